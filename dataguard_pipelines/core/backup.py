@@ -1,0 +1,261 @@
+"""Full backup: one consistent snapshot, pg_dump -> per-table zstd + AES-256-GCM objects -> manifest last.
+
+The schema goes out as a pg_dump custom-format archive (so restore can build indexes in parallel with
+pg_restore -j); the data section comes out of one plain pg_dump stream that is split at its COPY blocks,
+so every table becomes its own sealed object with its row count and the SHA-256 of its COPY text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dataguard_pipelines import __version__
+from dataguard_pipelines.core.archive import ArchiveWriter
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase, Snapshot, finish_process
+from dataguard_pipelines.core.errors import SourceError
+from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.manifest import (
+    Manifest,
+    StoredObject,
+    TableEntry,
+    list_manifests,
+    utc_now_iso,
+)
+from dataguard_pipelines.core.progress import Progress, ProgressFn, Throttle
+from dataguard_pipelines.core.store import Store
+
+log = logging.getLogger(__name__)
+
+READ_BYTES = 1 << 20
+TERMINATOR = b"\\.\n"
+COPY_HEADER = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^ ."]+)\.(?:"(?:[^"]|"")*"|[^ ."(]+))(?: \(.*\))? FROM stdin;$')
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A published backup and what it cost."""
+
+    manifest: Manifest
+    uri: str
+    duration_s: float
+
+    @property
+    def throughput_mb_s(self) -> float:
+        return self.manifest.content_bytes / 1e6 / max(self.duration_s, 1e-6)
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.manifest.content_bytes / max(self.manifest.stored_bytes, 1)
+
+
+def run_full_backup(db: PostgresDatabase, store: Store, keyring: Keyring, *, partition: str,
+                    level: int = 1, progress: ProgressFn | None = None) -> BackupResult:
+    """Take, seal, store and publish one full backup; replaces earlier backups of the same partition."""
+    report = Throttle(progress)
+    started = time.monotonic()
+    started_at = utc_now_iso()
+    backup_id = f"full-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:4]}"
+    prefix = f"backups/full/{partition}/{backup_id}"
+    info = db.server_info()
+    tools = db.tools(info)
+    with db.backup_lock(), db.exported_snapshot() as (snapshot, snap_conn):
+        estimate = _estimate_bytes(snap_conn)
+        matviews = _populated_matviews(snap_conn)
+        report(Progress("schema", 0, estimate, "pg_dump --schema-only"), force=True)
+        try:
+            schema = _dump_schema(db, tools, snapshot, store, keyring, f"{prefix}/schema.pgdump.dgar", level)
+            tables, misc = _dump_data(db, tools, snapshot, store, keyring, prefix, level, report, estimate)
+        except BaseException:
+            store.delete_prefix(prefix)  # nothing half-written stays behind; no manifest was published
+            raise
+        manifest = _publish(store, Manifest(
+            backup_id=backup_id, backup_type="full", partition=partition, source=info.as_dict(),
+            tool={"name": "dataguard", "version": __version__, "pg_dump_major": tools.major},
+            started_at=started_at, finished_at=utc_now_iso(),
+            consistency={"kind": snapshot.kind, "snapshot": snapshot.name, "lsn": snapshot.lsn,
+                         "txid": snapshot.txid, "taken_at": snapshot.taken_at.isoformat(),
+                         "slot_name": snapshot.slot_name},
+            compression={"algorithm": "zstd", "level": level}, key_id=keyring.active_id,
+            schema=schema, misc=misc, tables=tuple(tables), materialized_views=tuple(matviews),
+        ))
+    duration = time.monotonic() - started
+    report(Progress("done", manifest.content_bytes, manifest.content_bytes, backup_id), force=True)
+    log.info("full backup %s: %d tables, %d rows, %.1f MB -> %.1f MB in %.1f s", backup_id, len(tables),
+             manifest.rows, manifest.content_bytes / 1e6, manifest.stored_bytes / 1e6, duration)
+    return BackupResult(manifest=manifest, uri=store.uri(prefix), duration_s=duration)
+
+
+def _dump_schema(db, tools, snapshot: Snapshot, store, keyring, key: str, level: int) -> StoredObject:
+    proc = db.start_dump(tools, snapshot, "--format=custom", "--compress=0", "--schema-only")
+    with store.open_write(key) as sink, ArchiveWriter(sink, keyring, level=level) as writer:
+        while chunk := proc.stdout.read(READ_BYTES):
+            writer.write(chunk)
+        finish_process(proc, "pg_dump --schema-only", db.display)
+        info = writer.close()
+    return _stored("schema.pgdump.dgar", info)
+
+
+def _dump_data(db, tools, snapshot, store, keyring, prefix, level, report, estimate):
+    proc = db.start_dump(tools, snapshot, "--format=plain", "--section=data", "--no-owner", "--no-privileges")
+    splitter = CopySplitter(store, keyring, prefix, level)
+    try:
+        fd = proc.stdout.fileno()
+        done = 0
+        while chunk := os.read(fd, READ_BYTES):
+            splitter.feed(chunk)
+            done += len(chunk)
+            report(Progress("data", done, estimate, splitter.current_table or ""))
+        finish_process(proc, "pg_dump --section=data", db.display)
+        return splitter.finish()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        splitter.abort()
+        raise
+
+
+class CopySplitter:
+    """Routes a plain pg_dump data-section stream: COPY blocks to one sealed object per table, the rest
+    (sequence values, large objects, psql meta-commands) to one 'misc' SQL object replayed by psql."""
+
+    def __init__(self, store: Store, keyring: Keyring, prefix: str, level: int) -> None:
+        self.store, self.keyring, self.prefix, self.level = store, keyring, prefix, level
+        self.tables: list[TableEntry] = []
+        self.current_table: str | None = None
+        self._header = ""
+        self._rows = 0
+        self._carry = b""
+        self._writer: ArchiveWriter | None = None
+        self._sink_cm = None
+        self._misc_cm = store.open_write(f"{prefix}/misc.sql.dgar")
+        self._misc_writer = ArchiveWriter(self._misc_cm.__enter__(), keyring, level=level)
+
+    def feed(self, chunk: bytes) -> None:
+        buf = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        pos = 0
+        while pos < len(buf):
+            if self._writer is None:
+                newline = buf.find(b"\n", pos)
+                if newline < 0:
+                    self._carry = buf[pos:]
+                    return
+                line = buf[pos:newline + 1]
+                pos = newline + 1
+                if line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+                    self._open_table(line.decode().rstrip("\n"))
+                else:
+                    self._misc_writer.write(line)
+                continue
+            pos = self._feed_copy(buf, pos)
+
+    def _feed_copy(self, buf: bytes, pos: int) -> int:
+        """Write COPY data up to its terminator line; returns where the caller continues."""
+        if buf.startswith(TERMINATOR, pos):
+            self._close_table()
+            return pos + len(TERMINATOR)
+        if len(buf) - pos < len(TERMINATOR) and TERMINATOR.startswith(buf[pos:]):
+            self._carry = buf[pos:]
+            return len(buf)
+        end = buf.find(b"\n" + TERMINATOR, pos)
+        if end >= 0:
+            self._write_rows(buf[pos:end + 1])
+            self._close_table()
+            return end + 1 + len(TERMINATOR)
+        # keep a possible partial "\n\\." at the end for the next chunk
+        cut = len(buf) - len(TERMINATOR)
+        last_newline = buf.rfind(b"\n", max(pos, cut), len(buf))
+        keep_from = last_newline + 1 if last_newline >= 0 else len(buf)
+        if keep_from > pos:
+            self._write_rows(buf[pos:keep_from])
+        self._carry = buf[keep_from:]
+        return len(buf)
+
+    def _write_rows(self, data: bytes) -> None:
+        self._rows += data.count(b"\n")
+        self._writer.write(data)
+
+    def _open_table(self, header: str) -> None:
+        match = COPY_HEADER.match(header)
+        if not match:
+            raise SourceError(f"unexpected COPY line in pg_dump output: {header[:120]!r}")
+        self._key = f"data/{len(self.tables) + 1:05d}.copy.dgar"
+        self._sink_cm = self.store.open_write(f"{self.prefix}/{self._key}")
+        self._writer = ArchiveWriter(self._sink_cm.__enter__(), self.keyring, level=self.level)
+        self.current_table, self._header, self._rows = match.group(1), header, 0
+
+    def _close_table(self) -> None:
+        info = self._writer.close()
+        self._sink_cm.__exit__(None, None, None)
+        self.tables.append(TableEntry(name=self.current_table, copy_header=self._header, rows=self._rows,
+                                      object=_stored(self._key, info)))
+        self._writer, self._sink_cm, self.current_table = None, None, None
+
+    def finish(self) -> tuple[list[TableEntry], StoredObject]:
+        if self._writer is not None or self._carry:
+            raise SourceError("pg_dump output ended inside a COPY block: the dump is incomplete")
+        info = self._misc_writer.close()
+        self._misc_cm.__exit__(None, None, None)
+        return self.tables, _stored("misc.sql.dgar", info)
+
+    def abort(self) -> None:
+        error = RuntimeError("backup aborted")
+        for writer, cm in ((self._writer, self._sink_cm), (self._misc_writer, self._misc_cm)):
+            if writer is not None:
+                writer.abort()
+            if cm is not None:
+                try:
+                    cm.__exit__(RuntimeError, error, None)
+                except RuntimeError:
+                    pass
+
+
+def _stored(key: str, info) -> StoredObject:
+    return StoredObject(key=key, content_bytes=info.content_bytes, content_sha256=info.content_sha256,
+                        sealed_bytes=info.sealed.sealed_bytes, sealed_sha256=info.sealed.sealed_sha256,
+                        chunks=info.sealed.chunks, key_id=info.sealed.key_id)
+
+
+def _estimate_bytes(conn) -> int:
+    """Heap size of the user tables: a fair guess at the COPY text volume, for progress bars."""
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN"
+        " ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'").fetchone()
+    return int(row[0])
+
+
+def _populated_matviews(conn) -> list[str]:
+    """pg_dump's data section leaves materialized views empty; restore refreshes these."""
+    rows = conn.execute(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND c.relispopulated"
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY c.oid").fetchall()
+    return [r[0] for r in rows]
+
+
+def _publish(store: Store, manifest: Manifest) -> Manifest:
+    """Publish the manifest (last), then drop what it replaces. Runs under the backup lock."""
+    store.put_bytes(manifest.key, manifest.to_json().encode())
+    _drop_replaced(store, manifest)
+    return manifest
+
+
+def _drop_replaced(store: Store, manifest: Manifest) -> None:
+    """A re-run of a partition replaces it: once the new manifest is published, older sets go."""
+    partition_prefix = f"backups/{manifest.backup_type}/{manifest.partition}"
+    for old in list_manifests(store, manifest.backup_type):
+        if old.partition == manifest.partition and old.backup_id != manifest.backup_id:
+            log.info("replacing %s with %s", old.backup_id, manifest.backup_id)
+            store.delete_prefix(old.prefix)
+    # sets without a manifest were killed mid-run; the backup lock guarantees none is running now
+    published = {m.backup_id for m in list_manifests(store, manifest.backup_type)}
+    for key in store.glob(f"{partition_prefix}/*"):
+        if key.rsplit("/", 1)[-1] not in published:
+            store.delete_prefix(key)
