@@ -135,3 +135,9 @@ def redact_url(url: str | None) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def variables_set(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Which dataguard variables the environment sets (the Dagster layer wires those as dg.EnvVar)."""
+    env = os.environ if environ is None else environ
+    return frozenset(name for name in ENV_VARS if env.get(name))

@@ -19,6 +19,7 @@ from dataguard_pipelines.core.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
+_S3_ERROR_MODULES = frozenset({"botocore", "aiobotocore", "aiohttp", "s3fs"})
 READ_BLOCK_BYTES = 8 << 20
 S3_BLOCK_BYTES = 16 << 20
 
@@ -56,18 +57,20 @@ class Store:
                 os.fsync(handle.fileno())
                 handle.close()
                 self._guard(lambda: os.replace(tmp, final), key)
-            except BaseException:
+            except BaseException as exc:
                 handle.close()
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+                self._translate(exc, key)
                 raise
             return
         handle = self._guard(lambda: self.fs.open(final, "wb", block_size=S3_BLOCK_BYTES), key)
         try:
             yield handle
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 handle.discard()  # aborts the multipart upload: no object appears
+            self._translate(exc, key)
             raise
         self._guard(handle.close, key)
 
@@ -81,10 +84,9 @@ class Store:
             if self.is_local:
                 return open(path, "rb", buffering=READ_BLOCK_BYTES)  # noqa: SIM115 - caller closes
             return self.fs.open(path, "rb", block_size=READ_BLOCK_BYTES)
-        except FileNotFoundError as exc:
-            raise StoreError(f"{self.uri(key)} does not exist") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read {self.uri(key)}: {exc.__class__.__name__}") from exc
+        except Exception as exc:
+            self._translate(exc, key)
+            raise
 
     def get_bytes(self, key: str) -> bytes:
         with self.open_read(key) as handle:
@@ -120,9 +122,15 @@ class Store:
     def _guard(self, action, key: str):
         try:
             return action()
-        except StoreError:
+        except Exception as exc:
+            self._translate(exc, key)
             raise
-        except (OSError, ValueError) as exc:
+
+    def _translate(self, exc: BaseException, key: str) -> None:
+        """Raise a StoreError for filesystem and S3 client failures; leave every other exception alone."""
+        if isinstance(exc, FileNotFoundError):
+            raise StoreError(f"{self.uri(key)} does not exist") from exc
+        if isinstance(exc, OSError | ValueError) or type(exc).__module__.split(".")[0] in _S3_ERROR_MODULES:
             raise StoreError(f"store {self.url} refused an operation on {key}: {exc.__class__.__name__}: "
                              f"{_short(exc)}") from exc
 

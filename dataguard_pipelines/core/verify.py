@@ -98,3 +98,18 @@ def verify_restored(target: PostgresDatabase, manifest: Manifest, *, jobs: int =
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="verify") as pool:
         results = list(pool.map(check, ordered))
     return sorted(results, key=lambda c: c.name)
+
+
+def check_complete(store: Store, manifest: Manifest) -> list[str]:
+    """Cheap in-step check: every object the manifest lists exists with its recorded size."""
+    problems = []
+    for obj in manifest.objects():
+        key = f"{manifest.prefix}/{obj.key}"
+        try:
+            size = store.size(key)
+        except StoreError:
+            problems.append(f"{obj.key}: missing")
+            continue
+        if size != obj.sealed_bytes:
+            problems.append(f"{obj.key}: {size} bytes, manifest says {obj.sealed_bytes}")
+    return problems

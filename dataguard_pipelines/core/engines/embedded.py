@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.absolute()
         self.settings = settings or PROTECTED_SETTINGS
         self._state_dir = self.data_dir.parent / f".{self.data_dir.name}-state"
-        self._held = False
+        self._token: str | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -88,19 +89,18 @@ class EmbeddedPostgres:
     def acquire(self, database: str = DEFAULT_DATABASE) -> EmbeddedServer:
         with self._lock():
             server = self._running_server() or self._start()
-            holders = self._holders()
-            holders.add(os.getpid())
-            self._write_holders(holders)
-            self._held = True
+            self._token = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self._write_holders(self._holders() | {self._token})
         _ensure_database(server, database)
         return server
 
     def release(self) -> None:
-        if not self._held:
+        """Give up this hold; the last holder alive stops the server."""
+        if self._token is None:
             return
-        self._held = False
+        token, self._token = self._token, None
         with self._lock():
-            holders = {pid for pid in self._holders() if pid != os.getpid() and _alive(pid)}
+            holders = {h for h in self._holders() if h != token and _alive(int(h.split(":")[0]))}
             self._write_holders(holders)
             if not holders and self._running_server():
                 self._stop()
@@ -123,14 +123,15 @@ class EmbeddedPostgres:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _holders(self) -> set[int]:
+    def _holders(self) -> set[str]:
+        """Tokens "pid:nonce" of everyone holding the server (one process may hold it twice)."""
         path = self._state_dir / "holders.json"
         try:
-            return {int(p) for p in json.loads(path.read_text())}
+            return {str(h) for h in json.loads(path.read_text())}
         except (OSError, ValueError):
             return set()
 
-    def _write_holders(self, holders: set[int]) -> None:
+    def _write_holders(self, holders: set[str]) -> None:
         (self._state_dir / "holders.json").write_text(json.dumps(sorted(holders)))
 
     def _running_server(self) -> EmbeddedServer | None:
