@@ -1,0 +1,190 @@
+"""The `dataguard` command as an operator runs it: real subprocesses, real servers, exit codes of the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dataguard_pipelines.core.keys import Keyring
+from tests.fixtures.environment import subprocess_env
+from tests.fixtures.postgres import drop_database
+
+SECRET = "Sup3r-Secret-Pw"
+DATAGUARD = str(Path(sys.executable).parent / "dataguard")
+
+
+def run(args: list[str], env: dict[str, str], check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [DATAGUARD, *args], env=subprocess_env(env), capture_output=True, text=True, timeout=600
+    )
+    if check is not None:
+        assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def assert_one_clear_sentence(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().startswith("error:")
+    for fragment in fragments:
+        assert fragment in result.stderr.replace("\n", " ")
+
+
+@pytest.fixture
+def env(tmp_path: Path, keyring_path: Path, demo_pg15: str) -> dict[str, str]:
+    """A deployment protecting a copy of the demo database, addressed with a password in its URL."""
+    source = demo_pg15.replace("postgres@", f"postgres:{SECRET}@")
+    return {
+        "DATAGUARD_HOME": str(tmp_path / "home"),
+        "DATAGUARD_STORE_URL": (tmp_path / "store").as_uri(),
+        "DATAGUARD_KEYRING": str(keyring_path),
+        "DATAGUARD_DATABASE_URL": source,
+    }
+
+
+def test_cli_import_stays_light():
+    code = "import sys, dataguard_pipelines.cli; sys.exit('dagster' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_help_explains_every_command():
+    result = run(["--help"], {})
+    for command in ("backup", "backup-status", "verify", "restore", "demo"):
+        assert command in result.stdout
+
+
+def test_backup_status_on_an_empty_store(tmp_path):
+    result = run(["backup-status", "--json"], {"DATAGUARD_HOME": str(tmp_path)})
+    [full] = json.loads(result.stdout)
+    assert full["backup_type"] == "full" and full["backup_id"] is None and full["verified"] is False
+
+
+def test_bad_configuration_exits_2_with_one_sentence(tmp_path):
+    result = run(
+        ["backup-status"], {"DATAGUARD_HOME": str(tmp_path), "DATAGUARD_ZSTD_LEVEL": "fast"}, check=2
+    )
+    assert_one_clear_sentence(result, "DATAGUARD_ZSTD_LEVEL='fast' is not a whole number")
+    result = run(
+        ["backup-status"], {"DATAGUARD_HOME": str(tmp_path), "DATAGUARD_STORE_URL": "ftp://x"}, check=2
+    )
+    assert_one_clear_sentence(result, "unsupported scheme")
+    result = run(["backup", "--type", "incremental"], {"DATAGUARD_HOME": str(tmp_path)}, check=2)
+    assert_one_clear_sentence(result, "not available in this version")
+
+
+@pytest.mark.slow
+def test_backup_verify_restore_cycle_through_the_cli(env, tmp_path, pg15_server, demo_pg15):
+    backup = run(["backup", "--type", "full", "--json"], env)
+    meta = json.loads(backup.stdout)
+    assert meta["checks"] == {"backup_is_complete": True} and meta["tables"] >= 120
+
+    status = json.loads(run(["backup-status", "--json"], env).stdout)[0]
+    assert status["backup_id"] == meta["backup_id"] and status["verified"] is False
+
+    verified = json.loads(run(["verify", "--deep", "--json"], env).stdout)
+    assert verified["problems"] == [] and verified["drill"]["passed"] is True
+    status = json.loads(run(["backup-status", "--json"], env).stdout)[0]
+    assert status["verified"] is True and status["last_drill_rto_s"] > 0
+
+    target = pg15_server.rsplit("/", 1)[0] + "/cli_restore_target"
+    try:
+        restored = json.loads(run(["restore", "--target-url", target, "--json"], env).stdout)
+        assert restored["rows"] == meta["dagster/row_count"]
+    finally:
+        drop_database(target)
+
+    refused = run(["restore", "--target-url", env["DATAGUARD_DATABASE_URL"]], env, check=1)
+    assert_one_clear_sentence(
+        refused, "is the database this backup was taken from", "--force-overwrite-source"
+    )
+
+    outputs = backup.stdout + backup.stderr + refused.stdout + refused.stderr
+    assert SECRET not in outputs
+    for path in tmp_path.rglob("*"):  # store, manifests, drill records, the Dagster instance's SQLite files
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_damaged_or_unreadable_backups_fail_with_clear_errors(env, tmp_path):
+    run(["backup", "--type", "full"], env)
+    objects = sorted((tmp_path / "store").rglob("*.copy.dgar"), key=lambda p: p.stat().st_size)
+    biggest = objects[-1]
+    other_keyring = tmp_path / "other-keyring.json"
+    data = json.loads(Path(env["DATAGUARD_KEYRING"]).read_text())
+    fresh = json.loads(Keyring.create(tmp_path / "fresh.json") and (tmp_path / "fresh.json").read_text())
+    data["keys"] = {data["active"]: next(iter(fresh["keys"].values()))}  # same key id, other key
+    other_keyring.write_text(json.dumps(data))
+    os.chmod(other_keyring, 0o600)
+    wrong_key = run(["verify", "--deep"], {**env, "DATAGUARD_KEYRING": str(other_keyring)}, check=1)
+    assert "wrong key" in wrong_key.stdout + wrong_key.stderr and "Traceback" not in wrong_key.stderr
+
+    missing = run(["verify", "--deep"], {**env, "DATAGUARD_KEYRING": str(tmp_path / "nope.json")}, check=2)
+    assert_one_clear_sentence(missing, "nope.json")
+
+    with open(biggest, "r+b") as handle:
+        handle.truncate(biggest.stat().st_size - 100)
+    truncated = run(["verify"], env, check=1)
+    assert "do not match their manifest" in truncated.stderr and "Traceback" not in truncated.stderr
+
+    unknown = run(
+        ["restore", "--target-url", "postgresql://postgres@127.0.0.1:5432/x", "--backup", "nope"],
+        env,
+        check=1,
+    )
+    assert_one_clear_sentence(unknown, "no backup 'nope'")
+
+
+def test_backup_of_an_unreachable_server_exits_1_without_leaking_the_password(tmp_path, keyring_path):
+    env = {
+        "DATAGUARD_HOME": str(tmp_path / "home"),
+        "DATAGUARD_KEYRING": str(keyring_path),
+        "DATAGUARD_DATABASE_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:1/app",
+    }
+    result = run(["backup", "--type", "full"], env, check=1)
+    assert_one_clear_sentence(result, "cannot connect to postgresql://postgres:***@127.0.0.1:1/app")
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_restore_to_a_non_postgres_url_is_a_usage_error(tmp_path):
+    result = run(["restore", "--target-url", "mysql://x/y"], {"DATAGUARD_HOME": str(tmp_path)}, check=2)
+    assert_one_clear_sentence(result, "is not a postgresql:// URL")
+
+
+def test_instance_stored_in_postgres_records_the_run(env, tmp_path, pg15_server):
+    """The production dagster.yaml (storage on PostgreSQL via dagster-postgres) with a real materialization."""
+    db_name = "dgtest_dagster_instance"
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name}")
+        conn.execute(f"CREATE DATABASE {db_name}")
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    instance_env = {
+        **env,
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_PG_USERNAME": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_DB": db_name,
+        "DAGSTER_PG_PORT": "5432",
+    }
+    try:
+        meta = json.loads(run(["backup", "--type", "full", "--json"], instance_env).stdout)
+        with psycopg.connect(pg15_server.rsplit("/", 1)[0] + f"/{db_name}") as conn:
+            status = conn.execute("SELECT status FROM runs WHERE run_id = %s", (meta["run_id"],)).fetchone()
+            events = conn.execute(
+                "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = "
+                "'ASSET_MATERIALIZATION'",
+                (meta["run_id"],),
+            ).fetchone()[0]
+        assert status == ("SUCCESS",) and events == 1
+        assert not (dagster_home / "history").exists()  # nothing went to SQLite
+    finally:
+        with psycopg.connect(pg15_server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
