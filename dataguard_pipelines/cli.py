@@ -11,24 +11,35 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from dataguard_pipelines.core.errors import ConfigError, DataguardError, StoreError, VerificationError
 from dataguard_pipelines.core.progress import Progress as ProgressUpdate
 from dataguard_pipelines.core.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Keeps a SaaS company's data recoverable and proves it: backups, restores, drills.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Keeps a SaaS company's data recoverable and proves it: backups, restores, drills.",
+)
 out, err = Console(), Console(stderr=True)
 
 
-class BackupType(str, Enum):
+class BackupType(StrEnum):
     full = "full"
     incremental = "incremental"
     critical = "critical"
@@ -53,8 +64,12 @@ def guarded(command: Callable) -> Callable:
             if os.environ.get("DATAGUARD_DEBUG"):
                 raise
             first = (str(exc).strip().splitlines() or [""])[0][:300]
-            err.print(f"[red]error:[/red] unexpected {exc.__class__.__name__}: {first} "
-                      "(set DATAGUARD_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)
+            err.print(
+                f"[red]error:[/red] unexpected {exc.__class__.__name__}: {first} "
+                "(set DATAGUARD_DEBUG=1 for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
@@ -82,8 +97,14 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[ProgressUpdate], None]]:
     if not enabled or not err.is_terminal:
         yield lambda _update: None
         return
-    columns = (TextColumn("{task.description:<10}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeElapsedColumn(), TextColumn("{task.fields[detail]}"))
+    columns = (
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("", total=None, detail="")
 
@@ -111,26 +132,39 @@ def backup(
     The restore drill is not part of this command: run `dataguard verify --deep` or the nightly job.
     """
     if backup_type is not BackupType.full:
-        raise ConfigError(f"backup type {backup_type.value!r} is not available in this version; use --type full")
+        raise ConfigError(
+            f"backup type {backup_type.value!r} is not available in this version; use --type full"
+        )
     settings = _settings()
     from dataguard_pipelines.defs.database.partitions import full_backup_partitions
     from dataguard_pipelines.launch import run_job
 
     partition = full_backup_partitions.get_last_partition_key()
-    with err.status(f"full backup of partition {partition} running…", spinner="dots") if not verbose \
-            else contextlib.nullcontext():
-        outcome = run_job(settings, "back_up_postgres_job", partition_key=partition, asset_keys=["full_backup"],
-                          with_checks=False, log_level="INFO" if verbose else "CRITICAL")
+    with (
+        err.status(f"full backup of partition {partition} running…", spinner="dots")
+        if not verbose
+        else contextlib.nullcontext()
+    ):
+        outcome = run_job(
+            settings,
+            "back_up_postgres_job",
+            partition_key=partition,
+            asset_keys=["full_backup"],
+            with_checks=False,
+            log_level="INFO" if verbose else "CRITICAL",
+        )
     if not outcome.success:
         raise DataguardError(outcome.error or f"backup run {outcome.run_id} failed; see it in the Dagster UI")
     meta = outcome.metadata
     if as_json:
         _emit_json({"run_id": outcome.run_id, "partition": partition, **meta, "checks": outcome.checks})
         return
-    out.print(f"[green]ok[/green] {meta['backup_id']} (partition {partition}): {meta['tables']} tables, "
-              f"{meta['dagster/row_count']:,} rows, {meta['dump_bytes'] / 1e6:.1f} MB dumped -> "
-              f"{meta['stored_bytes'] / 1e6:.1f} MB stored (x{meta['compression_ratio']}) in "
-              f"{meta['duration_s']} s ({meta['throughput_mb_s']} MB/s); run {outcome.run_id}")
+    out.print(
+        f"[green]ok[/green] {meta['backup_id']} (partition {partition}): {meta['tables']} tables, "
+        f"{meta['dagster/row_count']:,} rows, {meta['dump_bytes'] / 1e6:.1f} MB dumped -> "
+        f"{meta['stored_bytes'] / 1e6:.1f} MB stored (x{meta['compression_ratio']}) in "
+        f"{meta['duration_s']} s ({meta['throughput_mb_s']} MB/s); run {outcome.run_id}"
+    )
 
 
 @app.command("backup-status")
@@ -148,16 +182,38 @@ def backup_status_command(as_json: bool = typer.Option(False, "--json", help="Pr
 
 def status_table(statuses) -> Table:
     table = Table(title="dataguard backup status")
-    for column in ("type", "newest backup", "age", "stored", "tables", "rows", "verified", "last drill", "RTO"):
+    for column in (
+        "type",
+        "newest backup",
+        "age",
+        "stored",
+        "tables",
+        "rows",
+        "verified",
+        "last drill",
+        "RTO",
+    ):
         table.add_column(column)
     for s in statuses:
         if s.backup_id is None:
             table.add_row(s.backup_type, "[red]none[/red]", *[""] * 7)
             continue
-        drill = "never" if s.last_drill_passed is None else ("passed" if s.last_drill_passed else "[red]FAILED[/red]")
-        table.add_row(s.backup_type, s.backup_id, _age(s.age_s), f"{s.stored_bytes / 1e6:.1f} MB", str(s.tables),
-                      f"{s.rows:,}", "[green]yes[/green]" if s.verified else "[yellow]no[/yellow]", drill,
-                      f"{s.last_drill_rto_s} s" if s.last_drill_rto_s is not None else "")
+        drill = (
+            "never"
+            if s.last_drill_passed is None
+            else ("passed" if s.last_drill_passed else "[red]FAILED[/red]")
+        )
+        table.add_row(
+            s.backup_type,
+            s.backup_id,
+            _age(s.age_s),
+            f"{s.stored_bytes / 1e6:.1f} MB",
+            str(s.tables),
+            f"{s.rows:,}",
+            "[green]yes[/green]" if s.verified else "[yellow]no[/yellow]",
+            drill,
+            f"{s.last_drill_rto_s} s" if s.last_drill_rto_s is not None else "",
+        )
     return table
 
 
@@ -172,8 +228,12 @@ def _age(seconds: float | None) -> str:
 @app.command()
 @guarded
 def verify(
-    deep: bool = typer.Option(False, "--deep", help="Also restore into a scratch database and compare (drill)."),
-    backup_id: str | None = typer.Option(None, "--backup", help="Only this backup (default: all; --deep: newest)."),
+    deep: bool = typer.Option(
+        False, "--deep", help="Also restore into a scratch database and compare (drill)."
+    ),
+    backup_id: str | None = typer.Option(
+        None, "--backup", help="Only this backup (default: all; --deep: newest)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check every stored object against its manifest's SHA-256; --deep runs a restore drill."""
@@ -187,29 +247,38 @@ def verify(
         raise StoreError(f"no backups in {store.url} yet; run `dataguard backup --type full`")
     with progress_bar(not as_json) as update:
         report = verify_objects(store, manifests, update)
-    document: dict = {"backups": report.backups, "objects": report.objects, "stored_bytes": report.stored_bytes,
-                      "problems": [p.__dict__ for p in report.problems]}
+    document: dict = {
+        "backups": report.backups,
+        "objects": report.objects,
+        "stored_bytes": report.stored_bytes,
+        "problems": [p.__dict__ for p in report.problems],
+    }
     drill = None
     if deep:
         from dataguard_pipelines.core.drill import run_drill
 
         with progress_bar(not as_json) as update:
-            _, drill = run_drill(store, _keyring(settings), backup_id=backup_id, jobs=settings.restore_jobs,
-                                 progress=update)
+            _, drill = run_drill(
+                store, _keyring(settings), backup_id=backup_id, jobs=settings.restore_jobs, progress=update
+            )
         document["drill"] = drill.__dict__
     if as_json:
         _emit_json(document)
     else:
         for problem in report.problems:
             err.print(f"[red]bad[/red] {problem.key}: {problem.problem}", highlight=False)
-        out.print(f"{'[green]ok[/green]' if report.ok else '[red]FAILED[/red]'} {report.objects} objects in "
-                  f"{report.backups} backups, {report.stored_bytes / 1e6:.1f} MB hashed")
+        out.print(
+            f"{'[green]ok[/green]' if report.ok else '[red]FAILED[/red]'} {report.objects} objects in "
+            f"{report.backups} backups, {report.stored_bytes / 1e6:.1f} MB hashed"
+        )
         if drill:
             verdict = "[green]passed[/green]" if drill.passed else "[red]FAILED[/red]"
-            out.print(f"drill {verdict}: {drill.backup_id} restored in {drill.rto_s} s (RTO), {drill.tables_checked} "
-                      f"tables / {drill.rows_checked:,} rows compared in {drill.verify_s} s"
-                      + (f"; mismatched: {', '.join(drill.mismatched_tables)}" if drill.mismatched_tables else "")
-                      + (f"; {drill.error}" if drill.error else ""))
+            out.print(
+                f"drill {verdict}: {drill.backup_id} restored in {drill.rto_s} s (RTO), {drill.tables_checked} "
+                f"tables / {drill.rows_checked:,} rows compared in {drill.verify_s} s"
+                + (f"; mismatched: {', '.join(drill.mismatched_tables)}" if drill.mismatched_tables else "")
+                + (f"; {drill.error}" if drill.error else "")
+            )
     if not report.ok:
         raise VerificationError(f"{len(report.problems)} stored object(s) do not match their manifest")
     if drill and not drill.passed:
@@ -220,12 +289,19 @@ def verify(
 @guarded
 def restore(
     target_url: str = typer.Option(..., "--target-url", help="postgresql://…/<database>; created if absent."),
-    backup_id: str | None = typer.Option(None, "--backup", help="Backup id (default: the newest full backup)."),
+    backup_id: str | None = typer.Option(
+        None, "--backup", help="Backup id (default: the newest full backup)."
+    ),
     to_time: str | None = typer.Option(None, "--to-time", help="Point in time (needs change capture)."),
-    tables: str | None = typer.Option(None, "--tables", help="Only these tables (comma-separated); skips FKs."),
-    force_overwrite_source: bool = typer.Option(False, "--force-overwrite-source",
-                                                help="Allow replacing the database the backup came from."),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Parallel workers (default 2)."),
+    tables: str | None = typer.Option(
+        None, "--tables", help="Only these tables (comma-separated); skips FKs."
+    ),
+    force_overwrite_source: bool = typer.Option(
+        False, "--force-overwrite-source", help="Allow replacing the database the backup came from."
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, max=64, help="Parallel workers (default 2)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Restore a full backup into another database (never the source unless forced)."""
@@ -235,29 +311,41 @@ def restore(
 
     PostgresDatabase(target_url)  # a malformed target is a usage error, before anything is read
     if to_time:
-        raise ConfigError("--to-time needs change capture, which this version does not ship yet; use --backup ID")
+        raise ConfigError(
+            "--to-time needs change capture, which this version does not ship yet; use --backup ID"
+        )
     settings = _settings()
     store = _store(settings)
     manifest = find_backup(store, backup_id)
     selected = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
     with progress_bar(not as_json) as update:
-        result = restore_backup(manifest, store, _keyring(settings), target_url, jobs=jobs or settings.restore_jobs,
-                                tables=selected, source_url=settings.database_url,
-                                force_overwrite_source=force_overwrite_source, progress=update)
+        result = restore_backup(
+            manifest,
+            store,
+            _keyring(settings),
+            target_url,
+            jobs=jobs or settings.restore_jobs,
+            tables=selected,
+            source_url=settings.database_url,
+            force_overwrite_source=force_overwrite_source,
+            progress=update,
+        )
     if as_json:
         _emit_json(result.__dict__)
         return
     skipped = f"; {result.skipped_foreign_keys} foreign keys skipped" if result.skipped_foreign_keys else ""
-    out.print(f"[green]ok[/green] restored {result.backup_id} into {result.target}: {result.tables} tables, "
-              f"{result.rows:,} rows in {result.duration_s:.1f} s ({result.throughput_mb_s:.0f} MB/s){skipped}",
-              highlight=False)
+    out.print(
+        f"[green]ok[/green] restored {result.backup_id} into {result.target}: {result.tables} tables, "
+        f"{result.rows:,} rows in {result.duration_s:.1f} s ({result.throughput_mb_s:.0f} MB/s){skipped}",
+        highlight=False,
+    )
 
 
 @app.command()
 @guarded
 def demo(
     no_ui: bool = typer.Option(False, "--no-ui", help="Stop after the continuity report."),
-    scale: float = typer.Option(1.0, "--scale", min=0.01, max=100, help="Demo data size (1 ≈ 50 MB)."),
+    scale: float = typer.Option(1.0, "--scale", min=0.01, max=100, help="Demo data size (1 ≈ 70 MB)."),
     port: int = typer.Option(3000, "--port", help="Port of the Dagster UI."),
 ) -> None:
     """Seed the embedded database, run a full protection cycle through Dagster, report, serve the UI."""

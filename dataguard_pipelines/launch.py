@@ -21,6 +21,8 @@ run_retries:
 telemetry:
   enabled: false
 """
+
+
 def _logging(level: str) -> dict[str, Any]:
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
@@ -47,9 +49,15 @@ def prepare_instance(settings: Settings) -> Path:
     return Path(os.environ["DAGSTER_HOME"])
 
 
-def run_job(settings: Settings, job_name: str, *, partition_key: str | None = None,
-            asset_keys: list[str] | None = None, with_checks: bool = True, log_level: str = "CRITICAL",
-            ) -> RunOutcome:
+def run_job(
+    settings: Settings,
+    job_name: str,
+    *,
+    partition_key: str | None = None,
+    asset_keys: list[str] | None = None,
+    with_checks: bool = True,
+    log_level: str = "CRITICAL",
+) -> RunOutcome:
     """Execute one job of the code location in this process, recorded in the instance."""
     import dagster as dg
 
@@ -65,8 +73,12 @@ def run_job(settings: Settings, job_name: str, *, partition_key: str | None = No
         job = job.get_subset(asset_selection=keys, asset_check_selection=None if with_checks else in_step)
     with dg.DagsterInstance.get() as instance:
         try:
-            result = job.execute_in_process(instance=instance, partition_key=partition_key,
-                                            run_config=_logging(log_level), raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=partition_key,
+                run_config=_logging(log_level),
+                raise_on_error=False,
+            )
         except dg.DagsterError as exc:
             raise DataguardError(f"Dagster refused to run {job_name}: {str(exc).splitlines()[0]}") from exc
         metadata: dict[str, Any] = {}
@@ -74,8 +86,13 @@ def run_job(settings: Settings, job_name: str, *, partition_key: str | None = No
             for key, value in event.materialization.metadata.items():
                 metadata[key] = getattr(value, "value", value)
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-        return RunOutcome(run_id=result.run_id, success=result.success, metadata=metadata, checks=checks,
-                          error=_failure_message(result))
+        return RunOutcome(
+            run_id=result.run_id,
+            success=result.success,
+            metadata=metadata,
+            checks=checks,
+            error=_failure_message(result),
+        )
 
 
 def _failure_message(result) -> str:

@@ -7,6 +7,7 @@ so every table becomes its own sealed object with its row count and the SHA-256 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 1 << 20
 TERMINATOR = b"\\.\n"
-COPY_HEADER = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^ ."]+)\.(?:"(?:[^"]|"")*"|[^ ."(]+))(?: \(.*\))? FROM stdin;$')
+COPY_HEADER = re.compile(
+    r'^COPY ((?:"(?:[^"]|"")*"|[^ ."]+)\.(?:"(?:[^"]|"")*"|[^ ."(]+))(?: \(.*\))? FROM stdin;$'
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,15 @@ class BackupResult:
         return self.manifest.content_bytes / max(self.manifest.stored_bytes, 1)
 
 
-def run_full_backup(db: PostgresDatabase, store: Store, keyring: Keyring, *, partition: str,
-                    level: int = 1, progress: ProgressFn | None = None) -> BackupResult:
+def run_full_backup(
+    db: PostgresDatabase,
+    store: Store,
+    keyring: Keyring,
+    *,
+    partition: str,
+    level: int = 1,
+    progress: ProgressFn | None = None,
+) -> BackupResult:
     """Take, seal, store and publish one full backup; replaces earlier backups of the same partition."""
     report = Throttle(progress)
     started = time.monotonic()
@@ -74,20 +84,43 @@ def run_full_backup(db: PostgresDatabase, store: Store, keyring: Keyring, *, par
         except BaseException:
             store.delete_prefix(prefix)  # nothing half-written stays behind; no manifest was published
             raise
-        manifest = _publish(store, Manifest(
-            backup_id=backup_id, backup_type="full", partition=partition, source=info.as_dict(),
-            tool={"name": "dataguard", "version": __version__, "pg_dump_major": tools.major},
-            started_at=started_at, finished_at=utc_now_iso(),
-            consistency={"kind": snapshot.kind, "snapshot": snapshot.name, "lsn": snapshot.lsn,
-                         "txid": snapshot.txid, "taken_at": snapshot.taken_at.isoformat(),
-                         "slot_name": snapshot.slot_name},
-            compression={"algorithm": "zstd", "level": level}, key_id=keyring.active_id,
-            schema=schema, misc=misc, tables=tuple(tables), materialized_views=tuple(matviews),
-        ))
+        manifest = _publish(
+            store,
+            Manifest(
+                backup_id=backup_id,
+                backup_type="full",
+                partition=partition,
+                source=info.as_dict(),
+                tool={"name": "dataguard", "version": __version__, "pg_dump_major": tools.major},
+                started_at=started_at,
+                finished_at=utc_now_iso(),
+                consistency={
+                    "kind": snapshot.kind,
+                    "snapshot": snapshot.name,
+                    "lsn": snapshot.lsn,
+                    "txid": snapshot.txid,
+                    "taken_at": snapshot.taken_at.isoformat(),
+                    "slot_name": snapshot.slot_name,
+                },
+                compression={"algorithm": "zstd", "level": level},
+                key_id=keyring.active_id,
+                schema=schema,
+                misc=misc,
+                tables=tuple(tables),
+                materialized_views=tuple(matviews),
+            ),
+        )
     duration = time.monotonic() - started
     report(Progress("done", manifest.content_bytes, manifest.content_bytes, backup_id), force=True)
-    log.info("full backup %s: %d tables, %d rows, %.1f MB -> %.1f MB in %.1f s", backup_id, len(tables),
-             manifest.rows, manifest.content_bytes / 1e6, manifest.stored_bytes / 1e6, duration)
+    log.info(
+        "full backup %s: %d tables, %d rows, %.1f MB -> %.1f MB in %.1f s",
+        backup_id,
+        len(tables),
+        manifest.rows,
+        manifest.content_bytes / 1e6,
+        manifest.stored_bytes / 1e6,
+        duration,
+    )
     return BackupResult(manifest=manifest, uri=store.uri(prefix), duration_s=duration)
 
 
@@ -146,7 +179,7 @@ class CopySplitter:
                 if newline < 0:
                     self._carry = buf[pos:]
                     return
-                line = buf[pos:newline + 1]
+                line = buf[pos : newline + 1]
                 pos = newline + 1
                 if line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
                     self._open_table(line.decode().rstrip("\n"))
@@ -165,7 +198,7 @@ class CopySplitter:
             return len(buf)
         end = buf.find(b"\n" + TERMINATOR, pos)
         if end >= 0:
-            self._write_rows(buf[pos:end + 1])
+            self._write_rows(buf[pos : end + 1])
             self._close_table()
             return end + 1 + len(TERMINATOR)
         # keep a possible partial "\n\\." at the end for the next chunk
@@ -193,8 +226,14 @@ class CopySplitter:
     def _close_table(self) -> None:
         info = self._writer.close()
         self._sink_cm.__exit__(None, None, None)
-        self.tables.append(TableEntry(name=self.current_table, copy_header=self._header, rows=self._rows,
-                                      object=_stored(self._key, info)))
+        self.tables.append(
+            TableEntry(
+                name=self.current_table,
+                copy_header=self._header,
+                rows=self._rows,
+                object=_stored(self._key, info),
+            )
+        )
         self._writer, self._sink_cm, self.current_table = None, None, None
 
     def finish(self) -> tuple[list[TableEntry], StoredObject]:
@@ -210,16 +249,20 @@ class CopySplitter:
             if writer is not None:
                 writer.abort()
             if cm is not None:
-                try:
+                with contextlib.suppress(RuntimeError):
                     cm.__exit__(RuntimeError, error, None)
-                except RuntimeError:
-                    pass
 
 
 def _stored(key: str, info) -> StoredObject:
-    return StoredObject(key=key, content_bytes=info.content_bytes, content_sha256=info.content_sha256,
-                        sealed_bytes=info.sealed.sealed_bytes, sealed_sha256=info.sealed.sealed_sha256,
-                        chunks=info.sealed.chunks, key_id=info.sealed.key_id)
+    return StoredObject(
+        key=key,
+        content_bytes=info.content_bytes,
+        content_sha256=info.content_sha256,
+        sealed_bytes=info.sealed.sealed_bytes,
+        sealed_sha256=info.sealed.sealed_sha256,
+        chunks=info.sealed.chunks,
+        key_id=info.sealed.key_id,
+    )
 
 
 def _estimate_bytes(conn) -> int:
@@ -227,7 +270,8 @@ def _estimate_bytes(conn) -> int:
     row = conn.execute(
         "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n"
         " ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN"
-        " ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'").fetchone()
+        " ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+    ).fetchone()
     return int(row[0])
 
 
@@ -236,7 +280,8 @@ def _populated_matviews(conn) -> list[str]:
     rows = conn.execute(
         "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n"
         " ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND c.relispopulated"
-        " AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY c.oid").fetchall()
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY c.oid"
+    ).fetchall()
     return [r[0] for r in rows]
 
 

@@ -45,8 +45,14 @@ class DrillRecord:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
 
-def run_drill(store: Store, keyring: Keyring, *, backup_id: str | None = None, jobs: int = 2,
-              progress: ProgressFn | None = None) -> tuple[Manifest, DrillRecord]:
+def run_drill(
+    store: Store,
+    keyring: Keyring,
+    *,
+    backup_id: str | None = None,
+    jobs: int = 2,
+    progress: ProgressFn | None = None,
+) -> tuple[Manifest, DrillRecord]:
     """Restore the newest (or the named) full backup into a throwaway server and verify every table."""
     manifest = find_backup(store, backup_id)
     started_at = datetime.now(UTC)
@@ -65,13 +71,25 @@ def run_drill(store: Store, keyring: Keyring, *, backup_id: str | None = None, j
         error = str(exc)
     mismatched = [c.name for c in checks if not c.ok]
     record = DrillRecord(
-        backup_id=manifest.backup_id, started_at=started_at.isoformat(timespec="seconds"),
-        passed=not error and not mismatched and len(checks) == len(manifest.tables), rto_s=round(rto, 3),
-        verify_s=round(verify_s, 3), tables_checked=len(checks), rows_checked=sum(c.actual_rows for c in checks),
-        mismatched_tables=mismatched, target_server=f"embedded PostgreSQL {server_version}".strip(), error=error)
+        backup_id=manifest.backup_id,
+        started_at=started_at.isoformat(timespec="seconds"),
+        passed=not error and not mismatched and len(checks) == len(manifest.tables),
+        rto_s=round(rto, 3),
+        verify_s=round(verify_s, 3),
+        tables_checked=len(checks),
+        rows_checked=sum(c.actual_rows for c in checks),
+        mismatched_tables=mismatched,
+        target_server=f"embedded PostgreSQL {server_version}".strip(),
+        error=error,
+    )
     store.put_bytes(f"{manifest.prefix}/drills/{started_at:%Y%m%dT%H%M%S%fZ}.json", record.to_json().encode())
-    log.info("restore drill of %s: %s (RTO %.1f s, %d tables)", manifest.backup_id,
-             "passed" if record.passed else "FAILED", rto, len(checks))
+    log.info(
+        "restore drill of %s: %s (RTO %.1f s, %d tables)",
+        manifest.backup_id,
+        "passed" if record.passed else "FAILED",
+        rto,
+        len(checks),
+    )
     return manifest, record
 
 

@@ -109,12 +109,14 @@ class Manifest:
         if data.get("version", 0) > MANIFEST_VERSION:
             raise UnknownVersionError(
                 f"{name}: manifest version {data['version']} is newer than this build reads "
-                f"({MANIFEST_VERSION}); upgrade dataguard to restore it")
+                f"({MANIFEST_VERSION}); upgrade dataguard to restore it"
+            )
         try:
             data["schema"] = StoredObject(**data["schema"])
             data["misc"] = StoredObject(**data["misc"])
-            data["tables"] = tuple(TableEntry(**{**t, "object": StoredObject(**t["object"])})
-                                   for t in data["tables"])
+            data["tables"] = tuple(
+                TableEntry(**{**t, "object": StoredObject(**t["object"])}) for t in data["tables"]
+            )
             data["materialized_views"] = tuple(data.get("materialized_views", ()))
             return cls(**data)
         except (KeyError, TypeError) as exc:
@@ -123,7 +125,9 @@ class Manifest:
 
 def list_manifests(store: Store, backup_type: str = "*") -> list[Manifest]:
     """Every published manifest, oldest first (by finish time, never by name)."""
-    manifests = [load_manifest(store, key) for key in store.glob(f"backups/{backup_type}/*/*/{MANIFEST_NAME}")]
+    manifests = [
+        load_manifest(store, key) for key in store.glob(f"backups/{backup_type}/*/*/{MANIFEST_NAME}")
+    ]
     return sorted(manifests, key=lambda m: m.finished_at)
 
 
@@ -140,7 +144,9 @@ def find_backup(store: Store, backup_id: str | None, backup_type: str = "full") 
         return load_manifest(store, keys[0])
     manifests = list_manifests(store, backup_type)
     if not manifests:
-        raise StoreError(f"no {backup_type} backup in {store.url} yet; run `dataguard backup --type {backup_type}`")
+        raise StoreError(
+            f"no {backup_type} backup in {store.url} yet; run `dataguard backup --type {backup_type}`"
+        )
     return manifests[-1]
 
 

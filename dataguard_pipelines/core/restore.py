@@ -47,9 +47,18 @@ class RestoreResult:
         return self.content_bytes / 1e6 / max(self.duration_s, 1e-6)
 
 
-def restore_backup(manifest: Manifest, store: Store, keyring: Keyring, target_url: str, *, jobs: int = 2,
-                   tables: list[str] | None = None, source_url: str | None = None,
-                   force_overwrite_source: bool = False, progress: ProgressFn | None = None) -> RestoreResult:
+def restore_backup(
+    manifest: Manifest,
+    store: Store,
+    keyring: Keyring,
+    target_url: str,
+    *,
+    jobs: int = 2,
+    tables: list[str] | None = None,
+    source_url: str | None = None,
+    force_overwrite_source: bool = False,
+    progress: ProgressFn | None = None,
+) -> RestoreResult:
     """Restore `manifest` into the database at `target_url`, creating it if absent."""
     report = Throttle(progress)
     started = time.monotonic()
@@ -69,14 +78,29 @@ def restore_backup(manifest: Manifest, store: Store, keyring: Keyring, target_ur
         _unseal_to_file(store, keyring, manifest, manifest.misc, misc_file)
         _psql_file(tools, target, misc_file)
         report(Progress("indexes", total, total, "post-data"), force=True)
-        skipped = _restore_post_data(tools, target, schema_file, jobs, partial=tables is not None, tmp=Path(tmp))
+        skipped = _restore_post_data(
+            tools, target, schema_file, jobs, partial=tables is not None, tmp=Path(tmp)
+        )
     _refresh_matviews(target, manifest.materialized_views)
     duration = time.monotonic() - started
     rows = sum(t.rows for t in selected)
-    log.info("restored %s into %s: %d tables, %d rows in %.1f s", manifest.backup_id, target.display,
-             len(selected), rows, duration)
-    return RestoreResult(backup_id=manifest.backup_id, target=target.display, tables=len(selected), rows=rows,
-                         content_bytes=total, duration_s=duration, skipped_foreign_keys=skipped)
+    log.info(
+        "restored %s into %s: %d tables, %d rows in %.1f s",
+        manifest.backup_id,
+        target.display,
+        len(selected),
+        rows,
+        duration,
+    )
+    return RestoreResult(
+        backup_id=manifest.backup_id,
+        target=target.display,
+        tables=len(selected),
+        rows=rows,
+        content_bytes=total,
+        duration_s=duration,
+        skipped_foreign_keys=skipped,
+    )
 
 
 def _select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
@@ -101,13 +125,15 @@ def _prepare_target(manifest: Manifest, target: PostgresDatabase, source_url: st
         if major < source_major:
             raise RestoreError(
                 f"backup {manifest.backup_id} comes from PostgreSQL {source_major}; the target runs {major}, and "
-                f"restoring into an older major version is not supported; restore into PostgreSQL {source_major}+")
+                f"restoring into an older major version is not supported; restore into PostgreSQL {source_major}+"
+            )
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         is_source = exists and _is_source(manifest, target, source_url)
         if is_source and not force:
             raise RestoreError(
                 f"{target.display} is the database this backup was taken from; restore into another database, "
-                "or pass --force-overwrite-source to replace it")
+                "or pass --force-overwrite-source to replace it"
+            )
         if exists and is_source:
             log.warning("overwriting the source database %s as requested", target.display)
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
@@ -119,10 +145,13 @@ def _prepare_target(manifest: Manifest, target: PostgresDatabase, source_url: st
         count = conn.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN"
             " ('r','p','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema')"
-            " AND n.nspname NOT LIKE 'pg_toast%'").fetchone()[0]
+            " AND n.nspname NOT LIKE 'pg_toast%'"
+        ).fetchone()[0]
     if count:
-        raise RestoreError(f"target database {target.display} already holds {count} relations; restore into a "
-                           "new or empty database")
+        raise RestoreError(
+            f"target database {target.display} already holds {count} relations; restore into a "
+            "new or empty database"
+        )
     return major
 
 
@@ -155,7 +184,9 @@ def _dbname(url: str) -> str:
 
 
 @contextlib.contextmanager
-def opened_object(store: Store, keyring: Keyring, manifest: Manifest, obj: StoredObject) -> Iterator[Iterator[bytes]]:
+def opened_object(
+    store: Store, keyring: Keyring, manifest: Manifest, obj: StoredObject
+) -> Iterator[Iterator[bytes]]:
     """The plaintext of one object of a backup set, streamed and authenticated chunk by chunk."""
     key = f"{manifest.prefix}/{obj.key}"
     with store.open_read(key) as handle:
@@ -194,14 +225,22 @@ def _load_tables(store, keyring, manifest, target: PostgresDatabase, tables, job
         exc = failed[0]
         if isinstance(exc, DataguardError):
             raise exc
-        raise RestoreError(f"loading table data into {target.display} failed: "
-                           f"{str(exc).strip().splitlines()[0][:300]}") from exc
+        raise RestoreError(
+            f"loading table data into {target.display} failed: {str(exc).strip().splitlines()[0][:300]}"
+        ) from exc
 
 
 def _pg_restore(tools: ClientTools, target: PostgresDatabase, archive: Path, *args: str) -> None:
     dbname, env = target.client_env()
-    cmd = [tools.path("pg_restore"), *dbname, "--no-owner", "--no-privileges", "--exit-on-error", *args,
-           str(archive)]
+    cmd = [
+        tools.path("pg_restore"),
+        *dbname,
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        *args,
+        str(archive),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     finish_process(proc, f"pg_restore {' '.join(args)}", target.display)
 
@@ -211,8 +250,9 @@ def _restore_post_data(tools, target, schema_file: Path, jobs: int, *, partial: 
     if not partial:
         _pg_restore(tools, target, schema_file, "--section=post-data", f"--jobs={jobs}")
         return 0
-    listing = subprocess.run([tools.path("pg_restore"), "--list", str(schema_file)], capture_output=True,
-                             text=True, check=True).stdout.splitlines()
+    listing = subprocess.run(
+        [tools.path("pg_restore"), "--list", str(schema_file)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     kept = [line for line in listing if " FK CONSTRAINT " not in line]
     toc = tmp / "post-data.toc"
     toc.write_text("\n".join(kept) + "\n")

@@ -71,7 +71,9 @@ class Settings:
             store_url=values.get("DATAGUARD_STORE_URL") or (home / "store").as_uri(),
             s3_endpoint_url=values.get("DATAGUARD_S3_ENDPOINT_URL"),
             replica_url=values.get("DATAGUARD_REPLICA_URL"),
-            keyring_path=Path(values.get("DATAGUARD_KEYRING") or home / "keyring.json").expanduser().absolute(),
+            keyring_path=Path(values.get("DATAGUARD_KEYRING") or home / "keyring.json")
+            .expanduser()
+            .absolute(),
             calcom_base_url=values.get("DATAGUARD_CALCOM_BASE_URL") or "https://api.cal.com/v2",
             retell_base_url=values.get("DATAGUARD_RETELL_BASE_URL") or "https://api.retellai.com",
             alert_webhook_url=values.get("DATAGUARD_ALERT_WEBHOOK_URL"),

@@ -44,11 +44,22 @@ def backup_status(store: Store, now: datetime | None = None) -> list[BackupStatu
         newest = manifests[-1]
         drills = drill_history(store, newest)
         last = drills[-1] if drills else None
-        statuses.append(BackupStatus(
-            backup_type=backup_type, backup_id=newest.backup_id, partition=newest.partition,
-            finished_at=newest.finished_at, age_s=round((now - newest.finished).total_seconds(), 1),
-            stored_bytes=newest.stored_bytes, content_bytes=newest.content_bytes, tables=len(newest.tables),
-            rows=newest.rows, verified=any(d.passed for d in drills),
-            last_drill_at=last.started_at if last else None, last_drill_passed=last.passed if last else None,
-            last_drill_rto_s=last.rto_s if last else None, backups_total=len(manifests)))
+        statuses.append(
+            BackupStatus(
+                backup_type=backup_type,
+                backup_id=newest.backup_id,
+                partition=newest.partition,
+                finished_at=newest.finished_at,
+                age_s=round((now - newest.finished).total_seconds(), 1),
+                stored_bytes=newest.stored_bytes,
+                content_bytes=newest.content_bytes,
+                tables=len(newest.tables),
+                rows=newest.rows,
+                verified=any(d.passed for d in drills),
+                last_drill_at=last.started_at if last else None,
+                last_drill_passed=last.passed if last else None,
+                last_drill_rto_s=last.rto_s if last else None,
+                backups_total=len(manifests),
+            )
+        )
     return statuses

@@ -70,6 +70,7 @@ class Store:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 handle.discard()  # aborts the multipart upload: no object appears
+                handle.closed = True  # or garbage collection would try to finish the upload
             self._translate(exc, key)
             raise
         self._guard(handle.close, key)
@@ -82,7 +83,7 @@ class Store:
         path = self._path(key)
         try:
             if self.is_local:
-                return open(path, "rb", buffering=READ_BLOCK_BYTES)  # noqa: SIM115 - caller closes
+                return open(path, "rb", buffering=READ_BLOCK_BYTES)
             return self.fs.open(path, "rb", block_size=READ_BLOCK_BYTES)
         except Exception as exc:
             self._translate(exc, key)
@@ -106,7 +107,7 @@ class Store:
         self._invalidate()
         matches = self._guard(lambda: self.fs.glob(self._path(pattern)), pattern)
         prefix = self.root.rstrip("/") + "/"
-        keys = [m[len(prefix):] if m.startswith(prefix) else m for m in matches]
+        keys = [m[len(prefix) :] if m.startswith(prefix) else m for m in matches]
         return sorted(k for k in keys if ".tmp-" not in k.rsplit("/", 1)[-1])
 
     def delete_prefix(self, prefix: str) -> None:
@@ -131,8 +132,9 @@ class Store:
         if isinstance(exc, FileNotFoundError):
             raise StoreError(f"{self.uri(key)} does not exist") from exc
         if isinstance(exc, OSError | ValueError) or type(exc).__module__.split(".")[0] in _S3_ERROR_MODULES:
-            raise StoreError(f"store {self.url} refused an operation on {key}: {exc.__class__.__name__}: "
-                             f"{_short(exc)}") from exc
+            raise StoreError(
+                f"store {self.url} refused an operation on {key}: {exc.__class__.__name__}: {_short(exc)}"
+            ) from exc
 
 
 def _protocols(fs) -> tuple[str, ...]:
@@ -158,7 +160,9 @@ def _filesystem(url: str, s3_endpoint_url: str | None):
             options["client_kwargs"] = {"endpoint_url": s3_endpoint_url}
         fs = fsspec.filesystem("s3", **options)
         return fs, f"{parts.netloc}{parts.path}".rstrip("/")
-    raise ConfigError(f"DATAGUARD_STORE_URL={url!r}: unsupported scheme {parts.scheme!r}; use file:// or s3://")
+    raise ConfigError(
+        f"DATAGUARD_STORE_URL={url!r}: unsupported scheme {parts.scheme!r}; use file:// or s3://"
+    )
 
 
 def _short(exc: Exception) -> str:

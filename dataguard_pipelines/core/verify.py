@@ -37,7 +37,9 @@ class StoreReport:
         return not self.problems
 
 
-def verify_objects(store: Store, manifests: list[Manifest], progress: ProgressFn | None = None) -> StoreReport:
+def verify_objects(
+    store: Store, manifests: list[Manifest], progress: ProgressFn | None = None
+) -> StoreReport:
     """Re-read every object and compare size and SHA-256 with the manifest."""
     report = Throttle(progress)
     total = sum(m.stored_bytes for m in manifests)

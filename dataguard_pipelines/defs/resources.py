@@ -22,12 +22,18 @@ def resources() -> dg.Definitions:
     def pick(name: str, value):
         return dg.EnvVar(name) if name in env else value
 
-    return dg.Definitions(resources={
-        "database": DatabaseResource(url=pick("DATAGUARD_DATABASE_URL", settings.database_url),
-                                     home=str(settings.home)),
-        "store": StoreResource(url=pick("DATAGUARD_STORE_URL", settings.store_url),
-                               s3_endpoint_url=pick("DATAGUARD_S3_ENDPOINT_URL", settings.s3_endpoint_url)),
-        "keyring": KeyringResource(path=pick("DATAGUARD_KEYRING", str(settings.keyring_path))),
-        "backup_settings": BackupSettingsResource(zstd_level=settings.zstd_level,
-                                                  restore_jobs=settings.restore_jobs),
-    })
+    return dg.Definitions(
+        resources={
+            "database": DatabaseResource(
+                url=pick("DATAGUARD_DATABASE_URL", settings.database_url), home=str(settings.home)
+            ),
+            "store": StoreResource(
+                url=pick("DATAGUARD_STORE_URL", settings.store_url),
+                s3_endpoint_url=pick("DATAGUARD_S3_ENDPOINT_URL", settings.s3_endpoint_url),
+            ),
+            "keyring": KeyringResource(path=pick("DATAGUARD_KEYRING", str(settings.keyring_path))),
+            "backup_settings": BackupSettingsResource(
+                zstd_level=settings.zstd_level, restore_jobs=settings.restore_jobs
+            ),
+        }
+    )

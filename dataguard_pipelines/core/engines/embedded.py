@@ -151,8 +151,19 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(user)
         port = _free_port()
-        args = [str(embedded_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60",
-                "-l", str(self.data_dir / "server.log"), "-o", f"-p {port}", "start"]
+        args = [
+            str(embedded_bin_dir() / "pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-o",
+            f"-p {port}",
+            "start",
+        ]
         started = time.monotonic()
         result = _run_as(user, args)
         if result.returncode != 0:
@@ -167,21 +178,47 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(mode=0o700)
         if user:
             _grant_to(user, self.data_dir)
-        result = _run_as(user, [str(embedded_bin_dir() / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                                "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"])
+        result = _run_as(
+            user,
+            [
+                str(embedded_bin_dir() / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+        )
         if result.returncode != 0:
             raise SourceError(f"initdb failed for {self.pgdata}: {result.stderr.strip()[-300:]}")
         conf = "".join(f"{key} = {value}\n" for key, value in self.settings.items())
         with open(self.pgdata / "postgresql.auto.conf", "a") as handle:
             handle.write(conf)
-        hba = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
+        hba = (
+            "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
+        )
         (self.pgdata / "pg_hba.conf").write_text(hba)
 
     def _stop(self) -> None:
-        args = [str(embedded_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60", "-m", "fast", "stop"]
+        args = [
+            str(embedded_bin_dir() / "pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            "fast",
+            "stop",
+        ]
         result = _run_as(_service_user(), args)
         if result.returncode != 0:
-            log.warning("embedded PostgreSQL in %s did not stop cleanly: %s", self.data_dir, result.stderr[-200:])
+            log.warning(
+                "embedded PostgreSQL in %s did not stop cleanly: %s", self.data_dir, result.stderr[-200:]
+            )
         else:
             log.info("embedded PostgreSQL in %s stopped", self.data_dir)
 
@@ -214,8 +251,11 @@ def _service_user() -> str | None:
     try:
         pwd.getpwnam(RUN_AS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", RUN_AS_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", RUN_AS_USER],
+            check=True,
+            capture_output=True,
+        )
     return RUN_AS_USER
 
 

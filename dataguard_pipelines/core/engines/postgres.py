@@ -46,9 +46,15 @@ class ServerInfo:
     host: str
 
     def as_dict(self) -> dict[str, str | int]:
-        return {"engine": "postgresql", "major": self.major, "server_version": self.version,
-                "system_identifier": self.system_identifier, "database": self.database,
-                "encoding": self.encoding, "host": self.host}
+        return {
+            "engine": "postgresql",
+            "major": self.major,
+            "server_version": self.version,
+            "system_identifier": self.system_identifier,
+            "database": self.database,
+            "encoding": self.encoding,
+            "host": self.host,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,13 +103,20 @@ class PostgresDatabase:
             row = conn.execute(
                 "SELECT current_setting('server_version_num')::int, current_setting('server_version'),"
                 " current_database(), pg_encoding_to_char(encoding) FROM pg_database"
-                " WHERE datname = current_database()").fetchone()
+                " WHERE datname = current_database()"
+            ).fetchone()
             try:
                 sysid = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
             except Exception:  # not allowed for every role; identity then falls back to host + name
                 sysid = ""
-        return ServerInfo(major=row[0] // 10000, version=row[1], system_identifier=sysid, database=row[2],
-                          encoding=row[3], host=_host_of(self._url))
+        return ServerInfo(
+            major=row[0] // 10000,
+            version=row[1],
+            system_identifier=sysid,
+            database=row[2],
+            encoding=row[3],
+            host=_host_of(self._url),
+        )
 
     def tools(self, info: ServerInfo | None = None) -> ClientTools:
         return tools_for_server((info or self.server_info()).major)
@@ -114,7 +127,9 @@ class PostgresDatabase:
         with self.connect() as conn:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (BACKUP_LOCK_KEY,)).fetchone()[0]
             if not got:
-                raise BusyError(f"another dataguard backup of {self.display} is running; wait for it to finish")
+                raise BusyError(
+                    f"another dataguard backup of {self.display} is running; wait for it to finish"
+                )
             try:
                 yield
             finally:
@@ -128,7 +143,8 @@ class PostgresDatabase:
         try:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             name, lsn, txid = conn.execute(
-                "SELECT pg_export_snapshot(), pg_current_wal_lsn()::text, txid_current_snapshot()::text").fetchone()
+                "SELECT pg_export_snapshot(), pg_current_wal_lsn()::text, txid_current_snapshot()::text"
+            ).fetchone()
             snapshot = Snapshot(name=name, lsn=lsn, txid=int(txid.split(":")[0]), taken_at=datetime.now(UTC))
             yield snapshot, conn
         finally:

@@ -1,7 +1,6 @@
 """full_backup: a daily full backup of the protected database, sealed and stored, with an in-step
 completeness check (every object the manifest lists is in the store with its recorded size)."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -18,7 +17,9 @@ from dataguard_pipelines.resources import (
     StoreResource,
 )
 
-DATABASE_POOL = "dataguard_database"  # dagster.yaml limits this pool: two backups of one database never overlap
+DATABASE_POOL = (
+    "dataguard_database"  # dagster.yaml limits this pool: two backups of one database never overlap
+)
 
 
 @dg.asset(
@@ -27,13 +28,26 @@ DATABASE_POOL = "dataguard_database"  # dagster.yaml limits this pool: two backu
     kinds={"postgres", "zstd"},
     pool=DATABASE_POOL,
     tags={"dataguard/kind": "db_backup"},
-    check_specs=[dg.AssetCheckSpec("backup_is_complete", asset="full_backup", blocking=True,
-                                   description="Every object the manifest lists is stored with its size.")],
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "backup_is_complete",
+            asset="full_backup",
+            blocking=True,
+            description="Every object the manifest lists is stored with its size.",
+        )
+    ],
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)
+    ),
     description="Daily full backup: pg_dump on one snapshot, zstd, AES-256-GCM, SHA-256, manifest last.",
 )
-def full_backup(context: dg.AssetExecutionContext, database: DatabaseResource, store: StoreResource,
-                keyring: KeyringResource, backup_settings: BackupSettingsResource) -> dg.MaterializeResult:
+def full_backup(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    store: StoreResource,
+    keyring: KeyringResource,
+    backup_settings: BackupSettingsResource,
+) -> dg.MaterializeResult:
     target = store.store()
 
     def log_progress(update: Progress) -> None:
@@ -41,11 +55,22 @@ def full_backup(context: dg.AssetExecutionContext, database: DatabaseResource, s
         context.log.info(f"{update.phase}: {update.done_bytes / 1e6:.0f} MB{total} {update.detail}")
 
     with database.open() as db:
-        result = run_full_backup(db, target, keyring.keyring(create=True), partition=context.partition_key,
-                                 level=backup_settings.zstd_level, progress=log_progress)
+        result = run_full_backup(
+            db,
+            target,
+            keyring.keyring(create=True),
+            partition=context.partition_key,
+            level=backup_settings.zstd_level,
+            progress=log_progress,
+        )
     missing = check_complete(target, result.manifest)
     return dg.MaterializeResult(
         metadata=backup_metadata(result),
-        check_results=[dg.AssetCheckResult(check_name="backup_is_complete", passed=not missing,
-                                           metadata={"problems": dg.MetadataValue.json(missing)})],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="backup_is_complete",
+                passed=not missing,
+                metadata={"problems": dg.MetadataValue.json(missing)},
+            )
+        ],
     )

@@ -16,7 +16,10 @@ back_up_postgres_job = dg.define_asset_job(
 )
 
 back_up_postgres_nightly = dg.build_schedule_from_partitioned_job(
-    back_up_postgres_job, name="back_up_postgres_nightly", hour_of_day=2, minute_of_hour=0,
+    back_up_postgres_job,
+    name="back_up_postgres_nightly",
+    hour_of_day=2,
+    minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="02:00 Europe/Berlin: today's full backup and its restore drill.",
 )
@@ -29,6 +32,9 @@ check_backups_job = dg.define_asset_job(
 )
 
 check_backups_hourly = dg.ScheduleDefinition(
-    name="check_backups_hourly", job=check_backups_job, cron_schedule="15 * * * *", execution_timezone="Europe/Berlin",
+    name="check_backups_hourly",
+    job=check_backups_job,
+    cron_schedule="15 * * * *",
+    execution_timezone="Europe/Berlin",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -16,7 +16,8 @@ def backup_metadata(result: BackupResult) -> dict[str, dg.RawMetadataValue]:
     biggest = sorted(manifest.tables, key=lambda t: t.object.content_bytes, reverse=True)[:PREVIEW_TABLES]
     preview = "| table | rows | dump MB | stored MB |\n|---|---:|---:|---:|\n" + "\n".join(
         f"| {t.name} | {t.rows:,} | {t.object.content_bytes / 1e6:.2f} | {t.object.sealed_bytes / 1e6:.2f} |"
-        for t in biggest)
+        for t in biggest
+    )
     return {
         "dagster/uri": dg.MetadataValue.url(result.uri) if "://" in result.uri else result.uri,
         "backup_id": manifest.backup_id,

@@ -6,4 +6,6 @@ TIMEZONE = "Europe/Berlin"
 
 # end_offset=1: today's partition exists, so the 02:00 run and an on-call `dataguard backup` both land in
 # the partition of the day they ran; a second run the same day replaces the first.
-full_backup_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone=TIMEZONE, end_offset=1)
+full_backup_partitions = dg.DailyPartitionsDefinition(
+    start_date="2025-01-01", timezone=TIMEZONE, end_offset=1
+)
