@@ -39,7 +39,8 @@ DATAGUARD = str(Path(sys.executable).parent / "dataguard")
 def timed(command: list[str] | str, *, env: dict | None = None, shell: bool = False) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of the top process alone, polled every 20 ms."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, shell=shell, executable="/bin/bash" if shell else None,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
 
     def poll() -> None:
@@ -91,7 +92,7 @@ def main() -> None:
             print(
                 f"seeded {report.tables} tables, {report.database_bytes / 1e6:.0f} MB in {report.duration_s:.0f} s"
             )
-        with psycopg.connect(source) as conn:
+        with psycopg.connect(source, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000

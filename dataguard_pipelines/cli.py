@@ -36,7 +36,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Keeps a SaaS company's data recoverable and proves it: backups, restores, drills.",
 )
-out, err = Console(), Console(stderr=True)
+# Piped output keeps full-width tables instead of rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 class BackupType(StrEnum):

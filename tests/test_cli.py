@@ -188,3 +188,18 @@ def test_instance_stored_in_postgres_records_the_run(env, tmp_path, pg15_server)
     finally:
         with psycopg.connect(pg15_server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+
+
+@pytest.mark.slow
+def test_demo_runs_the_protection_cycle_on_the_embedded_default(tmp_path):
+    from dataguard_pipelines.core.engines.embedded import EmbeddedPostgres
+
+    home = tmp_path / "home"
+    result = run(["demo", "--no-ui", "--scale", "0.02"], {"DATAGUARD_HOME": str(home)})
+    assert "seeded 136 tables" in result.stderr
+    for check in ("backup_is_complete", "backup_is_fresh", "backup_is_restorable"):
+        assert f"pass  full_backup / {check}" in result.stdout
+    status = json.loads(run(["backup-status", "--json"], {"DATAGUARD_HOME": str(home)}).stdout)[0]
+    assert status["verified"] is True and status["tables"] == 145
+    assert (home / "dagster" / "dagster.yaml").exists()  # the demo's own SQLite instance
+    assert EmbeddedPostgres(home / "postgres")._running_server() is None  # stopped cleanly

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from dataguard_pipelines import __version__
 from dataguard_pipelines.core.archive import ArchiveWriter
-from dataguard_pipelines.core.engines.postgres import PostgresDatabase, Snapshot, finish_process
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase, Snapshot
 from dataguard_pipelines.core.errors import SourceError
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.manifest import (
@@ -129,7 +129,7 @@ def _dump_schema(db, tools, snapshot: Snapshot, store, keyring, key: str, level:
     with store.open_write(key) as sink, ArchiveWriter(sink, keyring, level=level) as writer:
         while chunk := proc.stdout.read(READ_BYTES):
             writer.write(chunk)
-        finish_process(proc, "pg_dump --schema-only", db.display)
+        proc.finish("pg_dump --schema-only", db.display)
         info = writer.close()
     return _stored("schema.pgdump.dgar", info)
 
@@ -144,11 +144,10 @@ def _dump_data(db, tools, snapshot, store, keyring, prefix, level, report, estim
             splitter.feed(chunk)
             done += len(chunk)
             report(Progress("data", done, estimate, splitter.current_table or ""))
-        finish_process(proc, "pg_dump --section=data", db.display)
+        proc.finish("pg_dump --section=data", db.display)
         return splitter.finish()
     except BaseException:
         proc.kill()
-        proc.wait()
         splitter.abort()
         raise
 

@@ -61,3 +61,35 @@ class RestoreError(DataguardError):
 
 class BusyError(DataguardError):
     """Another operation holds the lock this one needs."""
+
+
+class ApiError(DataguardError):
+    """A SaaS API answered with an error, or not at all.
+
+    `vendor`, `path` and `status` let callers decide without parsing the message; none of them
+    ever holds a secret (paths are logged and raised without their query string).
+    """
+
+    def __init__(self, message: str, *, vendor: str = "", path: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.path = path
+        self.status = status
+
+
+class AuthenticationError(ApiError):
+    """The API rejected the key (401) or the key lacks a permission (403)."""
+
+    exit_code = 2
+
+
+class RateLimited(ApiError):
+    """Still HTTP 429 after every retry."""
+
+
+class ApiUnavailable(ApiError):
+    """5xx, timeouts or dropped connections outlasted every retry."""
+
+
+class MalformedResponse(ApiError):
+    """The API answered 2xx with a body that is not JSON or lacks a key field."""

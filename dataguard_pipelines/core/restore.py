@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dataguard_pipelines.core.archive import iter_archive
 from dataguard_pipelines.core.engines.pgtools import ClientTools, tools_for_restore
-from dataguard_pipelines.core.engines.postgres import PostgresDatabase, finish_process, session_settings_sql
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase, ToolProcess, session_settings_sql
 from dataguard_pipelines.core.errors import ConfigError, DataguardError, RestoreError
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.manifest import Manifest, StoredObject, TableEntry
@@ -241,8 +241,7 @@ def _pg_restore(tools: ClientTools, target: PostgresDatabase, archive: Path, *ar
         *args,
         str(archive),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    finish_process(proc, f"pg_restore {' '.join(args)}", target.display)
+    ToolProcess.start(cmd, env).finish(f"pg_restore {' '.join(args)}", target.display)
 
 
 def _restore_post_data(tools, target, schema_file: Path, jobs: int, *, partial: bool, tmp: Path) -> int:
@@ -263,8 +262,7 @@ def _restore_post_data(tools, target, schema_file: Path, jobs: int, *, partial: 
 def _psql_file(tools: ClientTools, target: PostgresDatabase, path: Path) -> None:
     dbname, env = target.client_env()
     cmd = [tools.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", *dbname, "-f", str(path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    finish_process(proc, "psql (sequence values and other data)", target.display)
+    ToolProcess.start(cmd, env).finish("psql (sequence values and other data)", target.display)
 
 
 def _refresh_matviews(target: PostgresDatabase, views: tuple[str, ...]) -> None:

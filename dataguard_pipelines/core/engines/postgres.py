@@ -10,9 +10,11 @@ import fcntl
 import logging
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from dataguard_pipelines.core.engines.pgtools import ClientTools, tools_for_server
 from dataguard_pipelines.core.errors import BusyError, ConfigError, SourceError
@@ -164,22 +166,46 @@ class PostgresDatabase:
             env["PGPASSWORD"] = str(password)
         return [f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items()})}"], env
 
-    def start_dump(self, tools: ClientTools, snapshot: Snapshot, *args: str) -> subprocess.Popen:
+    def start_dump(self, tools: ClientTools, snapshot: Snapshot, *args: str) -> ToolProcess:
         """Run pg_dump on the shared snapshot with stdout as a pipe (large pipe buffer: fewer wakeups)."""
         dbname, env = self.client_env()
         cmd = [tools.path("pg_dump"), *dbname, f"--snapshot={snapshot.name}", "--no-sync", *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        tool = ToolProcess.start(cmd, env, stdout=subprocess.PIPE)
         with contextlib.suppress(OSError):
-            fcntl.fcntl(proc.stdout.fileno(), 1031, PIPE_BYTES)  # F_SETPIPE_SZ
-        return proc
+            fcntl.fcntl(tool.stdout.fileno(), 1031, PIPE_BYTES)  # F_SETPIPE_SZ
+        return tool
 
 
-def finish_process(proc: subprocess.Popen, what: str, display: str) -> None:
-    """Wait for a client tool and turn a non-zero exit into one clear SourceError."""
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = proc.wait()
-    if code != 0:
-        raise SourceError(f"{what} failed for {display} (exit {code}): {_last_error_line(stderr)}")
+@dataclass
+class ToolProcess:
+    """A client tool (pg_dump, pg_restore, psql) whose stderr goes to a file: an unread pipe could fill up
+    with warnings and stall the tool."""
+
+    proc: subprocess.Popen
+    errors: BinaryIO
+
+    @classmethod
+    def start(cls, cmd: list[str], env: dict[str, str], *, stdout: int = subprocess.DEVNULL) -> ToolProcess:
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish() or kill()
+        return cls(subprocess.Popen(cmd, stdout=stdout, stderr=errors, env=env), errors)
+
+    @property
+    def stdout(self) -> BinaryIO:
+        return self.proc.stdout
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.errors.close()
+
+    def finish(self, what: str, display: str) -> None:
+        """Wait for the tool and turn a non-zero exit into one clear SourceError."""
+        code = self.proc.wait()
+        self.errors.seek(0)
+        stderr = self.errors.read().decode(errors="replace")
+        self.errors.close()
+        if code != 0:
+            raise SourceError(f"{what} failed for {display} (exit {code}): {_last_error_line(stderr)}")
 
 
 def session_settings_sql() -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from dataguard_pipelines.core.backup import run_full_backup
-from dataguard_pipelines.core.progress import Progress
+from dataguard_pipelines.core.progress import Progress, Throttle
 from dataguard_pipelines.core.verify import check_complete
 from dataguard_pipelines.defs.database.metadata import backup_metadata
 from dataguard_pipelines.defs.database.partitions import full_backup_partitions
@@ -17,9 +17,9 @@ from dataguard_pipelines.resources import (
     StoreResource,
 )
 
-DATABASE_POOL = (
-    "dataguard_database"  # dagster.yaml limits this pool: two backups of one database never overlap
-)
+PROGRESS_LOG_INTERVAL_S = 10.0
+# dagster.yaml limits this pool: two backup steps against the database never overlap
+DATABASE_POOL = "dataguard_database"
 
 
 @dg.asset(
@@ -50,9 +50,11 @@ def full_backup(
 ) -> dg.MaterializeResult:
     target = store.store()
 
-    def log_progress(update: Progress) -> None:
+    def log_line(update: Progress) -> None:
         total = f" of ~{update.total_bytes / 1e6:.0f} MB" if update.total_bytes else ""
         context.log.info(f"{update.phase}: {update.done_bytes / 1e6:.0f} MB{total} {update.detail}")
+
+    log_progress = Throttle(log_line, interval_s=PROGRESS_LOG_INTERVAL_S)
 
     with database.open() as db:
         result = run_full_backup(
