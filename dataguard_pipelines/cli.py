@@ -358,6 +358,153 @@ def demo(
         raise VerificationError("the protection cycle did not pass; see the report above")
 
 
+credentials_app = typer.Typer(
+    no_args_is_help=True, help="Per-company vendor API keys, sealed with the keyring."
+)
+app.add_typer(credentials_app, name="credentials")
+
+
+class Source(StrEnum):
+    calcom = "calcom"
+    retell = "retell"
+
+
+def _key_value(value: str | None) -> str | None:
+    """`-` reads the key from standard input, so it stays out of shell history and `ps`."""
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+@credentials_app.command("set")
+@guarded
+def credentials_set(
+    company: str = typer.Option(..., "--company", help="Company id (as in the companies table)."),
+    calcom_key: str | None = typer.Option(None, "--calcom-key", help="Cal.com API key ('-': read stdin)."),
+    retell_key: str | None = typer.Option(None, "--retell-key", help="Retell API key ('-': read stdin)."),
+) -> None:
+    """Store a company's Cal.com and/or Retell key (encrypted; each sync uses only its own company's keys)."""
+    from dataguard_pipelines.core.credentials import CredentialStore
+    from dataguard_pipelines.core.keys import Keyring
+
+    settings = _settings()
+    store = CredentialStore(
+        settings.credentials_dir, Keyring.load_or_create(settings.keyring_path, create=True)
+    )
+    saved = store.set(company, calcom_key=_key_value(calcom_key), retell_key=_key_value(retell_key))
+    out.print(
+        f"[green]ok[/green] company {company}: "
+        + ", ".join(f"{k} {v or 'not set'}" for k, v in saved.masked().items() if k != "company_id"),
+        highlight=False,
+    )
+
+
+@app.command("sync-external")
+@guarded
+def sync_external(
+    source: Source | None = typer.Option(None, "--source", help="Only this vendor (default: both)."),
+    company: str | None = typer.Option(None, "--company", help="Only this company (default: all with keys)."),
+    verify: bool = typer.Option(False, "--verify", help="Then compare each mirror with the source."),
+    mode: str = typer.Option("incremental", "--mode", help="incremental | sweep | reconcile."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Mirror Cal.com and Retell data per company, as Dagster runs (they show in the UI)."""
+    from dataguard_pipelines.clients.factory import SOURCES
+    from dataguard_pipelines.core.credentials import CredentialStore
+    from dataguard_pipelines.core.keys import Keyring
+    from dataguard_pipelines.core.mirror.sync import MODES
+
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    settings = _settings()
+    keyring = Keyring.load(settings.keyring_path)
+    credentials = CredentialStore(settings.credentials_dir, keyring)
+    companies = [company] if company else credentials.companies()
+    if not companies:
+        raise ConfigError("no company has API keys yet; run `dataguard credentials set --company ID ...`")
+    sources = [source.value] if source else list(SOURCES)
+    from dataguard_pipelines.launch import run_job
+
+    document: dict = {"runs": [], "verification": []}
+    failed = []
+    for company_id in companies:
+        keys = credentials.get(company_id)
+        wanted = [r for s in sources if getattr(keys, f"{s}_key") for r in SOURCES[s]]
+        if not wanted:
+            raise ConfigError(f"company {company_id} has no key for {' or '.join(sources)}")
+        with err.status(f"mirroring company {company_id}…") if not as_json else contextlib.nullcontext():
+            outcome = run_job(
+                settings,
+                "mirror_external_job",
+                partition_key=company_id,
+                asset_keys=wanted,
+                run_config={"ops": {r: {"config": {"mode": mode}} for r in wanted}},
+                dynamic_partitions=("companies", [company_id]),
+            )
+        document["runs"].append(
+            {
+                "company": company_id,
+                "run_id": outcome.run_id,
+                "success": outcome.success,
+                "error": outcome.error,
+            }
+        )
+        if not outcome.success:
+            failed.append(f"company {company_id}: {outcome.error}")
+            continue
+        if not as_json:
+            out.print(
+                f"[green]ok[/green] company {company_id}: {', '.join(wanted)} synced (run {outcome.run_id})"
+            )
+        if verify:
+            for report in _verify_company(settings, keys, wanted):
+                document["verification"].append(report.as_dict())
+                if not report.ok:
+                    failed.append(
+                        f"company {company_id} {report.resource}: {len(report.missing_in_mirror)} missing, "
+                        f"{len(report.only_in_mirror)} extra, {len(report.hash_mismatches)} differ"
+                    )
+    if as_json:
+        _emit_json(document)
+    elif verify:
+        out.print(_verification_table(document["verification"]))
+    if failed:
+        raise VerificationError("; ".join(failed))
+
+
+def _verify_company(settings: Settings, keys, resources: list[str]):
+    from dataguard_pipelines.clients.factory import RESOURCE_SOURCE, client_for
+    from dataguard_pipelines.core.database import protected_database
+    from dataguard_pipelines.core.mirror.verify import verify_resource
+
+    with protected_database(settings.database_url, settings.home) as db, db.connect() as conn:
+        for resource in resources:
+            with client_for(
+                RESOURCE_SOURCE[resource],
+                keys,
+                calcom_base_url=settings.calcom_base_url,
+                retell_base_url=settings.retell_base_url,
+                requests_per_minute=settings.api_requests_per_minute,
+            ) as client:
+                yield verify_resource(resource, conn=conn, client=client, company_id=keys.company_id)
+
+
+def _verification_table(reports: list[dict]) -> Table:
+    table = Table(title="mirror verification")
+    for column in ("company", "resource", "source", "mirror", "missing", "extra", "hash differs", "ok"):
+        table.add_column(column)
+    for r in reports:
+        table.add_row(
+            r["company_id"],
+            r["resource"],
+            str(r["source_count"]),
+            str(r["mirror_count"]),
+            str(len(r["missing_in_mirror"])),
+            str(len(r["only_in_mirror"])),
+            str(len(r["hash_mismatches"])),
+            "[green]yes[/green]" if r["ok"] else "[red]NO[/red]",
+        )
+    return table
+
+
 def main() -> None:
     app(prog_name="dataguard")
 

@@ -1,22 +1,28 @@
 """`dataguard demo`: the whole protection cycle on the embedded default, then the Dagster UI.
 
-Only this module (and tests) imports sandbox/: production code never depends on the demo data.
+Only this module (and tests) imports sandbox/: production code never depends on the demo data or the
+vendor emulators.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from rich.console import Console
 
+from dataguard_pipelines.core.credentials import CredentialStore
 from dataguard_pipelines.core.database import protected_database
 from dataguard_pipelines.core.keys import Keyring
-from dataguard_pipelines.core.settings import Settings, redact_url
+from dataguard_pipelines.core.settings import Settings, redact_url, write_config_file
 from dataguard_pipelines.core.status import backup_status
 from dataguard_pipelines.core.store import Store
+
+MIRROR_RESOURCES = ["calcom_event_types", "calcom_bookings", "retell_calls"]
 
 
 def run_demo(
@@ -24,11 +30,12 @@ def run_demo(
 ) -> bool:
     """Returns True when every step and check of the cycle passed."""
     from dataguard_pipelines.cli import status_table
+    from dataguard_pipelines.defs.database.partitions import full_backup_partitions
     from dataguard_pipelines.launch import prepare_instance, run_job
     from dataguard_pipelines.sandbox.demo_data import is_seeded, seed
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    Keyring.load_or_create(settings.keyring_path, create=True)
+    keyring = Keyring.load_or_create(settings.keyring_path, create=True)
     with protected_database(settings.database_url, settings.home) as db:
         err.print(f"protected database: {redact_url(db.url)}")
         if not is_seeded(db.url):
@@ -38,30 +45,91 @@ def run_demo(
                 f"seeded {report.tables} tables, {report.rows:,} rows, "
                 f"{report.database_bytes / 1e6:.0f} MB in {report.duration_s:.1f} s"
             )
-        from dataguard_pipelines.defs.database.partitions import full_backup_partitions
-
-        partition = full_backup_partitions.get_last_partition_key()
+        checks: dict[str, bool] = {}
+        started = time.monotonic()
         with err.status("full backup + restore drill through Dagster…"):
-            started = time.monotonic()
-            outcome = run_job(settings, "back_up_postgres_job", partition_key=partition)
-        err.print(
-            f"run {outcome.run_id}: {'success' if outcome.success else 'FAILED'} in "
-            f"{time.monotonic() - started:.1f} s" + (f": {outcome.error}" if outcome.error else "")
-        )
-        out.print("\n[bold]continuity report[/bold]")
-        for name, passed in sorted(outcome.checks.items()):
-            out.print(f"  {'[green]pass[/green]' if passed else '[red]FAIL[/red]'}  full_backup / {name}")
-        out.print(
-            status_table(backup_status(Store(settings.store_url, s3_endpoint_url=settings.s3_endpoint_url)))
-        )
-        ok = outcome.success and all(outcome.checks.values())
-        if serve_ui:
-            dagster_home = prepare_instance(settings)
-            err.print(
-                f"serving the Dagster UI on http://127.0.0.1:{port} (instance {dagster_home}); Ctrl-C stops"
+            outcome = run_job(
+                settings,
+                "back_up_postgres_job",
+                partition_key=full_backup_partitions.get_last_partition_key(),
             )
-            _serve_ui(port)
+        _report_run(err, "full backup", outcome, started)
+        checks.update({f"full_backup / {name}": ok for name, ok in outcome.checks.items()})
+        ok = outcome.success
+        with _emulators(db.url, settings) as settings:
+            companies = _demo_credentials(settings, keyring)
+            started = time.monotonic()
+            with err.status(f"mirroring Cal.com and Retell for {len(companies)} companies through Dagster…"):
+                for company in companies:
+                    mirrored = run_job(
+                        settings,
+                        "mirror_external_job",
+                        partition_key=company,
+                        dynamic_partitions=("companies", companies),
+                    )
+                    ok = ok and mirrored.success
+                    if not mirrored.success:
+                        err.print(f"[red]mirror of company {company} failed[/red]: {mirrored.error}")
+            err.print(f"mirrors of {len(companies)} companies in {time.monotonic() - started:.1f} s")
+            with err.status("verifying mirrors against the emulated vendors…"):
+                for company in companies:
+                    verified = run_job(settings, "verify_mirrors_job", partition_key=company)
+                    ok = ok and verified.success
+                    for name, passed in verified.checks.items():
+                        checks[f"mirrors / {name} (company {company})"] = passed
+            out.print("\n[bold]continuity report[/bold]")
+            for name, passed in sorted(checks.items()):
+                out.print(f"  {'[green]pass[/green]' if passed else '[red]FAIL[/red]'}  {name}")
+            out.print(
+                status_table(
+                    backup_status(Store(settings.store_url, s3_endpoint_url=settings.s3_endpoint_url))
+                )
+            )
+            ok = ok and all(checks.values())
+            if serve_ui:
+                dagster_home = prepare_instance(settings)
+                err.print(
+                    f"serving the Dagster UI on http://127.0.0.1:{port} (instance {dagster_home}); Ctrl-C stops"
+                )
+                _serve_ui(port)
         return ok
+
+
+@contextlib.contextmanager
+def _emulators(database_url: str, settings: Settings) -> Iterator[Settings]:
+    """Cal.com and Retell emulators over the demo data, recorded in DATAGUARD_HOME/dataguard.json so the UI's
+    runs reach them too (a DATAGUARD_*_BASE_URL variable that is set still wins)."""
+    from dataguard_pipelines.sandbox.emulators import EmulatorState, running_emulators
+
+    with running_emulators(EmulatorState.from_database(database_url)) as (calcom, retell):
+        write_config_file(
+            settings.home,
+            {
+                "DATAGUARD_CALCOM_BASE_URL": calcom.base_url,
+                "DATAGUARD_RETELL_BASE_URL": retell.base_url,
+                "DATAGUARD_API_REQUESTS_PER_MINUTE": "0",
+            },
+        )
+        yield Settings.from_env()
+
+
+def _demo_credentials(settings: Settings, keyring: Keyring) -> list[str]:
+    """Each demo company gets its own emulator keys, sealed like real ones."""
+    from dataguard_pipelines.sandbox.demo_data import DEMO_COMPANIES
+    from dataguard_pipelines.sandbox.emulators import demo_api_keys
+
+    store = CredentialStore(settings.credentials_dir, keyring)
+    for company in DEMO_COMPANIES:
+        calcom_key, retell_key = demo_api_keys(company.id)
+        store.set(str(company.id), calcom_key=calcom_key, retell_key=retell_key)
+    return [str(company.id) for company in DEMO_COMPANIES]
+
+
+def _report_run(err: Console, what: str, outcome, started: float) -> None:
+    err.print(
+        f"{what}: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} in "
+        f"{time.monotonic() - started:.1f} s" + (f": {outcome.error}" if outcome.error else "")
+    )
 
 
 def _serve_ui(port: int) -> None:

@@ -57,6 +57,8 @@ def run_job(
     asset_keys: list[str] | None = None,
     with_checks: bool = True,
     log_level: str = "CRITICAL",
+    run_config: dict[str, Any] | None = None,
+    dynamic_partitions: tuple[str, list[str]] | None = None,
 ) -> RunOutcome:
     """Execute one job of the code location in this process, recorded in the instance."""
     import dagster as dg
@@ -72,11 +74,16 @@ def run_job(
         in_step = {ck for key in keys for ck in definitions.resolve_assets_def(key).check_keys}
         job = job.get_subset(asset_selection=keys, asset_check_selection=None if with_checks else in_step)
     with dg.DagsterInstance.get() as instance:
+        if dynamic_partitions:
+            name, keys = dynamic_partitions
+            instance.add_dynamic_partitions(
+                name, [k for k in keys if not instance.has_dynamic_partition(name, k)]
+            )
         try:
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=partition_key,
-                run_config=_logging(log_level),
+                run_config={**(run_config or {}), **_logging(log_level)},
                 raise_on_error=False,
             )
         except dg.DagsterError as exc:

@@ -50,3 +50,22 @@ class BackupSettingsResource(dg.ConfigurableResource):
 
     zstd_level: int = 1
     restore_jobs: int = 2
+
+
+class VendorApisResource(dg.ConfigurableResource):
+    """Where the vendors' APIs are, and where each company's sealed API keys live."""
+
+    calcom_base_url: str = "https://api.cal.com/v2"
+    retell_base_url: str = "https://api.retellai.com"
+    credentials_dir: str
+    requests_per_minute: int | None = None  # client-side pacing per key; None: vendor default, 0: off
+
+    def client(self, source: str, company_id: str, keyring: Keyring):
+        """The company's own client for `source` (calcom or retell), built from its own key."""
+        from dataguard_pipelines.clients.factory import client_for
+        from dataguard_pipelines.core.credentials import CredentialStore
+
+        credentials = CredentialStore(Path(self.credentials_dir), keyring).get(company_id)
+        return client_for(
+            source, credentials, calcom_base_url=self.calcom_base_url, retell_base_url=self.retell_base_url
+        )

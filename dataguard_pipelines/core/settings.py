@@ -27,6 +27,7 @@ ENV_VARS = (
     "DATAGUARD_SMTP_URL",
     "DATAGUARD_ZSTD_LEVEL",
     "DATAGUARD_RESTORE_JOBS",
+    "DATAGUARD_API_REQUESTS_PER_MINUTE",
     "DAGSTER_HOME",
 )
 SECRET_VARS = frozenset({"DATAGUARD_DATABASE_URL", "DATAGUARD_ALERT_WEBHOOK_URL", "DATAGUARD_SMTP_URL"})
@@ -50,6 +51,9 @@ class Settings:
     dagster_home: Path
     zstd_level: int = 1
     restore_jobs: int = 2
+    api_requests_per_minute: int | None = (
+        None  # client-side pacing per API key; None: vendor defaults, 0: off
+    )
 
     @property
     def is_embedded(self) -> bool:
@@ -59,6 +63,11 @@ class Settings:
     @property
     def embedded_dir(self) -> Path:
         return self.home / "postgres"
+
+    @property
+    def credentials_dir(self) -> Path:
+        """Per-company vendor API keys, each sealed with the keyring."""
+        return self.home / "credentials"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +90,11 @@ class Settings:
             dagster_home=Path(values.get("DAGSTER_HOME") or home / "dagster").expanduser().absolute(),
             zstd_level=_int_setting(values, "DATAGUARD_ZSTD_LEVEL", 1, low=-7, high=22),
             restore_jobs=_int_setting(values, "DATAGUARD_RESTORE_JOBS", 2, low=1, high=64),
+            api_requests_per_minute=(
+                _int_setting(values, "DATAGUARD_API_REQUESTS_PER_MINUTE", 0, low=0, high=100_000)
+                if values.get("DATAGUARD_API_REQUESTS_PER_MINUTE")
+                else None
+            ),
         )
 
 

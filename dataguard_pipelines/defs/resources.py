@@ -11,6 +11,7 @@ from dataguard_pipelines.resources import (
     DatabaseResource,
     KeyringResource,
     StoreResource,
+    VendorApisResource,
 )
 
 
@@ -34,6 +35,12 @@ def resources() -> dg.Definitions:
             "keyring": KeyringResource(path=pick("DATAGUARD_KEYRING", str(settings.keyring_path))),
             "backup_settings": BackupSettingsResource(
                 zstd_level=settings.zstd_level, restore_jobs=settings.restore_jobs
+            ),
+            "vendors": VendorApisResource(
+                calcom_base_url=pick("DATAGUARD_CALCOM_BASE_URL", settings.calcom_base_url),
+                retell_base_url=pick("DATAGUARD_RETELL_BASE_URL", settings.retell_base_url),
+                credentials_dir=str(settings.credentials_dir),
+                requests_per_minute=settings.api_requests_per_minute,
             ),
         }
     )
