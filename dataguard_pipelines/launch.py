@@ -92,7 +92,10 @@ def run_job(
         for event in result.get_asset_materialization_events():
             for key, value in event.materialization.metadata.items():
                 metadata[key] = getattr(value, "value", value)
-        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        checks = {
+            f"{e.asset_key.to_user_string()} / {e.check_name}": e.passed
+            for e in result.get_asset_check_evaluations()
+        }
         return RunOutcome(
             run_id=result.run_id,
             success=result.success,

@@ -67,5 +67,9 @@ class VendorApisResource(dg.ConfigurableResource):
 
         credentials = CredentialStore(Path(self.credentials_dir), keyring).get(company_id)
         return client_for(
-            source, credentials, calcom_base_url=self.calcom_base_url, retell_base_url=self.retell_base_url
+            source,
+            credentials,
+            calcom_base_url=self.calcom_base_url,
+            retell_base_url=self.retell_base_url,
+            requests_per_minute=self.requests_per_minute,
         )

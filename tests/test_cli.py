@@ -81,7 +81,7 @@ def test_bad_configuration_exits_2_with_one_sentence(tmp_path):
 def test_backup_verify_restore_cycle_through_the_cli(env, tmp_path, pg15_server, demo_pg15):
     backup = run(["backup", "--type", "full", "--json"], env)
     meta = json.loads(backup.stdout)
-    assert meta["checks"] == {"backup_is_complete": True} and meta["tables"] >= 120
+    assert meta["checks"] == {"full_backup / backup_is_complete": True} and meta["tables"] >= 120
 
     status = json.loads(run(["backup-status", "--json"], env).stdout)[0]
     assert status["backup_id"] == meta["backup_id"] and status["verified"] is False

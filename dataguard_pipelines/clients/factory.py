@@ -12,9 +12,20 @@ __all__ = ["RESOURCE_SOURCE", "SOURCES", "client_for"]
 
 
 def client_for(
-    source: str, credentials: CompanyCredentials, *, calcom_base_url: str, retell_base_url: str, **options
+    source: str,
+    credentials: CompanyCredentials,
+    *,
+    calcom_base_url: str,
+    retell_base_url: str,
+    requests_per_minute: int | None = None,
+    **options,
 ) -> CalcomClient | RetellClient:
-    """A new client for one company and one source; ConfigError when that company has no key for it."""
+    """A new client for one company and one source; ConfigError when that company has no key for it.
+
+    `requests_per_minute`: None keeps the client's vendor default; 0 turns client-side pacing off.
+    """
+    if requests_per_minute is not None:
+        options["requests_per_minute"] = requests_per_minute or None
     if source == "calcom":
         if not credentials.calcom_key:
             raise ConfigError(

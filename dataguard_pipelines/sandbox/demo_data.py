@@ -53,7 +53,14 @@ log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
 CRITICAL_TABLES: tuple[str, ...] = (
-    "users", "companies", "branches", "customers", "appointments", "calls", "staff", "services",
+    "users",
+    "companies",
+    "branches",
+    "customers",
+    "appointments",
+    "calls",
+    "staff",
+    "services",
     "calcom_event_types",
 )
 
@@ -63,7 +70,13 @@ APPOINTMENTS_PER_SCALE = 7200
 OTHER_CALLS_PER_SCALE = 5000
 
 _TAIL_MODULES = (
-    tail_laravel, tail_billing, tail_messaging, tail_records, tail_integrations, tail_shop, tail_ops,
+    tail_laravel,
+    tail_billing,
+    tail_messaging,
+    tail_records,
+    tail_integrations,
+    tail_shop,
+    tail_ops,
 )
 _SESSION_SETTINGS = (
     "SET LOCAL TimeZone = 'UTC'",
@@ -126,10 +139,18 @@ def seed(
     except psycopg.Error as exc:
         raise SourceError(f"seeding the demo database failed: {_first_line(exc)}") from exc
     report = SeedReport(tables=tables, rows=rows, database_bytes=size, duration_s=time.monotonic() - started)
-    log.info("seeded demo data at scale %s: %d tables, %d rows, %.1f MB in %.1f s", scale, report.tables,
-             report.rows, report.database_bytes / 1e6, report.duration_s)
-    say(f"done: {report.tables} tables, {report.rows:,} rows, {report.database_bytes / 1e6:.1f} MB "
-        f"in {report.duration_s:.1f} s")
+    log.info(
+        "seeded demo data at scale %s: %d tables, %d rows, %.1f MB in %.1f s",
+        scale,
+        report.tables,
+        report.rows,
+        report.database_bytes / 1e6,
+        report.duration_s,
+    )
+    say(
+        f"done: {report.tables} tables, {report.rows:,} rows, {report.database_bytes / 1e6:.1f} MB "
+        f"in {report.duration_s:.1f} s"
+    )
     return report
 
 
@@ -192,8 +213,12 @@ def _build(cur: psycopg.Cursor, ctx: Ctx, say: Callable[[str], None]) -> int:
     layout = build_layout(ctx, customers)
     for sql in helper_tables_sql(ctx, layout) + transcripts.templates_sql():
         run(sql)
-    for sql in [fill_fixed.plans_sql(ctx), *fill_fixed.companies_sql(ctx, layout),
-                *fill_fixed.shops_sql(ctx, layout), fill_fixed.users_sql(ctx, layout)]:
+    for sql in [
+        fill_fixed.plans_sql(ctx),
+        *fill_fixed.companies_sql(ctx, layout),
+        *fill_fixed.shops_sql(ctx, layout),
+        fill_fixed.users_sql(ctx, layout),
+    ]:
         rows += run(sql)
     say(f"companies: {len(layout)} with plans, branches, staff, services, event types, users")
 
@@ -214,8 +239,14 @@ def _build(cur: psycopg.Cursor, ctx: Ctx, say: Callable[[str], None]) -> int:
     fks = schema_core.FOREIGN_KEYS + tuple(fk for m in _TAIL_MODULES for fk in m.FOREIGN_KEYS)
     for sql in finish.foreign_keys_sql(fks):
         run(sql)
-    for sql in [schema_core.INDEXES, *(m.INDEXES for m in _TAIL_MODULES), schema_core.COMMENTS, finish.VIEWS,
-                *finish.triggers_sql(), finish.RESET_SEQUENCES]:
+    for sql in [
+        schema_core.INDEXES,
+        *(m.INDEXES for m in _TAIL_MODULES),
+        schema_core.COMMENTS,
+        finish.VIEWS,
+        *finish.triggers_sql(),
+        finish.RESET_SEQUENCES,
+    ]:
         run(sql)
     for sql in finish.meta_sql(ctx.scale, ctx.anchor.isoformat(), GENERATOR_VERSION):
         run(sql)

@@ -26,7 +26,7 @@ EDGE_NOTES: tuple[str | None, ...] = (
     "Windows-Zeilenende\r\nzweite Zeile",
     "Sonderzeichen: ä ö ü ß € ½ © ™ 日本語 العربية עברית",
     "  führende und folgende Leerzeichen  ",
-    ',;|\t"quoted",\'single\'',
+    ",;|\t\"quoted\",'single'",
     "vor dem Ende\n\\.\nnach dem COPY-Endzeichen",
 )
 NORMAL_NOTES = (
@@ -63,25 +63,29 @@ INSERT INTO customers (id, uuid, company_id, first_name, last_name, email, phone
     preferred_language, notes, tags, marketing_consent, source, no_show_count, created_at, updated_at,
     deleted_at)
 SELECT i, md5('customer:' || i)::uuid, company_id, fn, ln,
-    CASE WHEN {h('i', 21, 10)} < 7 THEN {_ascii('fn')} || '.' || {_ascii('ln')} || (i % 97) || '@'
-        || {pick(EMAIL_DOMAINS, 'i', 22)} END,
-    '+49' || (151 + {h('i', 23, 30)}) || lpad({h('i', 24, 100000000)}::text, 8, '0'),
-    CASE WHEN {h('i', 25, 10)} < 6 THEN DATE '1940-01-01' + {h('i', 26, 25000)}::int END,
-    CASE WHEN {h('i', 27, 10)} = 0 THEN 'en' WHEN {h('i', 27, 10)} = 1 THEN 'tr' ELSE 'de' END,
+    CASE WHEN {h("i", 21, 10)} < 7 THEN {_ascii("fn")} || '.' || {_ascii("ln")} || (i % 97) || '@'
+        || {pick(EMAIL_DOMAINS, "i", 22)} END,
+    '+49' || (151 + {h("i", 23, 30)}) || lpad({h("i", 24, 100000000)}::text, 8, '0'),
+    CASE WHEN {h("i", 25, 10)} < 6 THEN DATE '1940-01-01' + {h("i", 26, 25000)}::int END,
+    CASE WHEN {h("i", 27, 10)} = 0 THEN 'en' WHEN {h("i", 27, 10)} = 1 THEN 'tr' ELSE 'de' END,
     CASE WHEN i % 5 = 0 THEN ({arr(EDGE_NOTES)})[1 + (i / 5) % {len(EDGE_NOTES)}]
-         WHEN i % 3 = 0 THEN {pick(NORMAL_NOTES, 'i', 29)} END,
-    CASE {h('i', 30, 5)} WHEN 0 THEN NULL WHEN 1 THEN '{{}}'::text[]
-        ELSE ARRAY[{pick(TAGS, 'i', 31)}, {pick(TAGS, 'i', 32)}] END,
-    {h('i', 33, 3)} = 0,
-    {pick(("phone_agent", "calcom", "walk_in", "import", "website"), 'i', 34)},
-    CASE WHEN {h('i', 35, 10)} >= 8 THEN 1 + {h('i', 36, 2)} ELSE 0 END,
+         WHEN i % 3 = 0 THEN {pick(NORMAL_NOTES, "i", 29)} END,
+    CASE {h("i", 30, 5)} WHEN 0 THEN NULL WHEN 1 THEN '{{}}'::text[]
+        ELSE ARRAY[{pick(TAGS, "i", 31)}, {pick(TAGS, "i", 32)}] END,
+    {h("i", 33, 3)} = 0,
+    {pick(("phone_agent", "calcom", "walk_in", "import", "website"), "i", 34)},
+    CASE WHEN {h("i", 35, 10)} >= 8 THEN 1 + {h("i", 36, 2)} ELSE 0 END,
     created_at,
-    LEAST(created_at + {h('i', 37, 60)} * INTERVAL '1 day', {ctx.ts(str(ctx.days))}),
-    CASE WHEN {h('i', 38, 50)} = 0 THEN created_at + INTERVAL '90 days' END
+    LEAST(created_at + {h("i", 37, 60)} * INTERVAL '1 day', {ctx.ts(str(ctx.days))}),
+    CASE WHEN {h("i", 38, 50)} = 0 THEN created_at + INTERVAL '90 days' END
 FROM (
-    SELECT i, c.company_id, {pick(FIRST_NAMES, 'i', 39)} AS fn, {pick(LAST_NAMES, 'i', 40)} AS ln,
-        {ctx.ts(f"c.start_day + floor((greatest({anchor_day} - c.start_day, 1)) * {u('i', 41)} ^ 2)::int",
-                f"8 * 3600 + {h('i', 42, 36000)}")} AS created_at
+    SELECT i, c.company_id, {pick(FIRST_NAMES, "i", 39)} AS fn, {pick(LAST_NAMES, "i", 40)} AS ln,
+        {
+        ctx.ts(
+            f"c.start_day + floor((greatest({anchor_day} - c.start_day, 1)) * {u('i', 41)} ^ 2)::int",
+            f"8 * 3600 + {h('i', 42, 36000)}",
+        )
+    } AS created_at
     FROM generate_series(1, {total}) i
     JOIN _dg_co c ON i > c.cust_base AND i <= c.cust_base + c.cust_n
 ) s
@@ -90,6 +94,7 @@ ORDER BY i"""
 
 def _resched(x: str) -> str:
     """Whether appointment seq `x` is the new booking of a reschedule (its predecessor x-1 is the old one)."""
+    x = f"({x})"  # an expression such as `i + 1` must not bind to the `%` below
     return f"({x} % 2 = 0 AND {h(x, 9, 15)} = 0)"
 
 
@@ -103,20 +108,20 @@ INSERT INTO appointments (id, company_id, branch_id, staff_id, service_id, custo
     calcom_booking_id, calcom_booking_uid, status, source, starts_at, ends_at, rescheduled_from_uid,
     cancelled_at, cancellation_reason, price_cents, notes, metadata, created_at, updated_at, deleted_at)
 SELECT i, company_id, branch_id, staff_id, service_id, customer_id, calcom_event_type_id,
-    3000000 + i * 3 + {h('i', 14, 3)}, {uid.format(x='i')}, status, source, starts_at,
+    3000000 + i * 3 + {h("i", 14, 3)}, {uid.format(x="i")}, status, source, starts_at,
     starts_at + duration_minutes * INTERVAL '1 minute',
-    CASE WHEN is_new THEN {uid.format(x='i - 1')} END,
+    CASE WHEN is_new THEN {uid.format(x="i - 1")} END,
     cancelled_at,
     CASE WHEN is_old THEN 'Verschoben auf neuen Termin'
-         WHEN status = 'cancelled' THEN {pick(CANCEL_REASONS, 'i', 15)}
+         WHEN status = 'cancelled' THEN {pick(CANCEL_REASONS, "i", 15)}
          WHEN status = 'rejected' THEN 'Abgelehnt: keine Kapazität' END,
     price_cents,
-    CASE WHEN i % 11 = 0 THEN {pick(NORMAL_NOTES + EDGE_NOTES, 'i', 16)} END,
-    jsonb_build_object('attendee_time_zone', 'Europe/Berlin', 'reminder_sms', {h('i', 17, 2)} = 0,
+    CASE WHEN i % 11 = 0 THEN {pick(NORMAL_NOTES + EDGE_NOTES, "i", 16)} END,
+    jsonb_build_object('attendee_time_zone', 'Europe/Berlin', 'reminder_sms', {h("i", 17, 2)} = 0,
         'booking_fields', jsonb_build_object('notes', CASE WHEN i % 9 = 0 THEN 'Erstbesuch' END)),
     created_at,
-    COALESCE(cancelled_at, created_at + {h('i', 18, 600)} * INTERVAL '1 second'),
-    CASE WHEN status = 'cancelled' AND {h('i', 19, 40)} = 0 THEN cancelled_at + INTERVAL '30 days' END
+    COALESCE(cancelled_at, created_at + {h("i", 18, 600)} * INTERVAL '1 second'),
+    CASE WHEN status = 'cancelled' AND {h("i", 19, 40)} = 0 THEN cancelled_at + INTERVAL '30 days' END
 FROM (
     SELECT a.*,
         CASE WHEN is_old THEN 'cancelled'
@@ -126,18 +131,18 @@ FROM (
              WHEN starts_at > {late} AND r >= 88 THEN 'pending'
              ELSE 'accepted' END AS status,
         CASE WHEN is_old THEN mid
-             WHEN NOT is_new AND r < 9 THEN created_at + (starts_at - created_at) * {u('i', 20)} END
+             WHEN NOT is_new AND r < 9 THEN created_at + (starts_at - created_at) * {u("i", 20)} END
             AS cancelled_at
     FROM (
-        SELECT b.*, {h('i', 12, 100)} AS r,
+        SELECT b.*, {h("i", 12, 100)} AS r,
             CASE WHEN is_new THEN mid ELSE base_created END AS created_at,
             CASE WHEN is_new THEN {ctx.ts(f"LEAST({ctx.days} - 1, new_day)", "slot_s")}
                  ELSE base_starts END AS starts_at,
             CASE WHEN is_new THEN
-                (CASE WHEN {h('i', 13, 2)} = 0 THEN 'phone_agent' ELSE 'calcom_web' END)::appointment_source
-                 ELSE (CASE WHEN {h('i', 13, 100)} < 60 THEN 'phone_agent'
-                            WHEN {h('i', 13, 100)} < 85 THEN 'calcom_web'
-                            WHEN {h('i', 13, 100)} < 97 THEN 'staff' ELSE 'import' END)::appointment_source
+                (CASE WHEN {h("i", 13, 2)} = 0 THEN 'phone_agent' ELSE 'calcom_web' END)::appointment_source
+                 ELSE (CASE WHEN {h("i", 13, 100)} < 60 THEN 'phone_agent'
+                            WHEN {h("i", 13, 100)} < 85 THEN 'calcom_web'
+                            WHEN {h("i", 13, 100)} < 97 THEN 'staff' ELSE 'import' END)::appointment_source
             END AS source
         FROM (
             SELECT s.*, base_created + (base_starts - base_created) / 2 AS mid,
@@ -145,25 +150,25 @@ FROM (
             FROM (
                 SELECT q.*,
                     {ctx.ts("day0", "slot_s0")} AS base_starts,
-                    GREATEST({ctx.ts("day0", "slot_s0")} - (1 + {h('g', 8, 21)}) * INTERVAL '1 day'
-                        - {h('g', 11, 36000)} * INTERVAL '1 second', co_created + INTERVAL '1 hour')
+                    GREATEST({ctx.ts("day0", "slot_s0")} - (1 + {h("g", 8, 21)}) * INTERVAL '1 day'
+                        - {h("g", 11, 36000)} * INTERVAL '1 second', co_created + INTERVAL '1 hour')
                         AS base_created
                 FROM (
                     SELECT p.*, c.company_id, c.created_at AS co_created,
-                        c.cust_base + 1 + {h('g', 2, 'c.cust_n')} AS customer_id,
+                        c.cust_base + 1 + {h("g", 2, "c.cust_n")} AS customer_id,
                         c.staff_base + sk AS staff_id,
                         c.branch_base + 1 + (sk - 1) % c.branch_n AS branch_id,
                         sv.id AS service_id, sv.calcom_event_type_id, sv.duration_minutes, sv.price_cents,
                         {ctx.weekday(day0)} AS day0,
-                        (7 + {h('g', 6, 11)}) * 3600 + {h('g', 7, 4)} * 900 AS slot_s0,
-                        (7 + {h('i', 6, 11)}) * 3600 + {h('i', 7, 4)} * 900 AS slot_s
+                        (7 + {h("g", 6, 11)}) * 3600 + {h("g", 7, 4)} * 900 AS slot_s0,
+                        (7 + {h("i", 6, 11)}) * 3600 + {h("i", 7, 4)} * 900 AS slot_s
                     FROM (
-                        SELECT i, g, is_new, is_old, {h('g', 1, 100)} AS slot, {h('g', 4, 1000)} AS sr,
-                            {h('g', 3, 1000)} AS kr
+                        SELECT i, g, is_new, is_old, {h("g", 1, 100)} AS slot, {h("g", 4, 1000)} AS sr,
+                            {h("g", 3, 1000)} AS kr
                         FROM (
-                            SELECT i, CASE WHEN {_resched('i')} THEN i - 1 ELSE i END AS g,
-                                {_resched('i')} AS is_new,
-                                (i % 2 = 1 AND i < {total} AND {_resched('i + 1')}) AS is_old
+                            SELECT i, CASE WHEN {_resched("i")} THEN i - 1 ELSE i END AS g,
+                                {_resched("i")} AS is_new,
+                                (i % 2 = 1 AND i < {total} AND {_resched("i + 1")}) AS is_old
                             FROM generate_series(1, {total}) i
                         ) z
                     ) p
@@ -207,21 +212,21 @@ WITH src AS (
     UNION ALL
     SELECT 3, a.id, a.company_id, a.customer_id, a.id, a.service_id, a.starts_at, 'outbound', {tx.REMINDER},
         date_trunc('day', a.starts_at) - INTERVAL '1 day'
-            + (10 * 3600 + {h('a.id', 57, 18000)}) * INTERVAL '1 second',
+            + (10 * 3600 + {h("a.id", 57, 18000)}) * INTERVAL '1 second',
         false
     FROM appointments a
-    WHERE a.status = 'accepted' AND {h('a.id', 50, 12)} = 0
+    WHERE a.status = 'accepted' AND {h("a.id", 50, 12)} = 0
         AND date_trunc('day', a.starts_at) - INTERVAL '1 day' > a.created_at
     UNION ALL
     SELECT 4, i, c.company_id,
-        CASE WHEN {h('i', 58, 10)} < 6 THEN c.cust_base + 1 + {h('i', 59, 'c.cust_n')} END,
-        NULL::bigint, c.service_base + 1 + {h('i', 60, 'c.service_n')}, NULL::timestamptz, 'inbound',
-        CASE WHEN {h('i', 52, 10)} < 7 THEN {tx.INFO} ELSE {tx.HANGUP} END,
+        CASE WHEN {h("i", 58, 10)} < 6 THEN c.cust_base + 1 + {h("i", 59, "c.cust_n")} END,
+        NULL::bigint, c.service_base + 1 + {h("i", 60, "c.service_n")}, NULL::timestamptz, 'inbound',
+        CASE WHEN {h("i", 52, 10)} < 7 THEN {tx.INFO} ELSE {tx.HANGUP} END,
         CASE WHEN i > {others} - 2 THEN {end_ts} + (i - {others} + 2) * INTERVAL '5 minutes'
              ELSE {ctx.ts(ctx.weekday(other_day), f"6 * 3600 + {h('i', 61, 46800)}")} END,
         false
     FROM generate_series(1, {others}) i
-    JOIN _dg_slot c ON c.slot = {h('i', 51, 100)}
+    JOIN _dg_slot c ON c.slot = {h("i", 51, 100)}
 ), timed AS (
     SELECT s.*, n,
         CASE WHEN src = 4 AND ref = {others} THEN 'registered'
@@ -304,20 +309,22 @@ def call_events_sql(ctx: Ctx, keep_days: int = 60) -> str:
     """call_events_raw: the webhook bodies Retell sent per call (call_started, call_ended, call_analyzed);
     like the app, only the last `keep_days` days are kept."""
     ms = "(extract(epoch FROM {x}) * 1000)::bigint"
-    base = ("'call_id', c.retell_call_id, 'agent_id', c.agent_id, 'call_type', 'phone_call', "
-            "'direction', c.direction, 'from_number', c.from_number, 'to_number', c.to_number, "
-            f"'start_timestamp', {ms.format(x='c.started_at')}")
+    base = (
+        "'call_id', c.retell_call_id, 'agent_id', c.agent_id, 'call_type', 'phone_call', "
+        "'direction', c.direction, 'from_number', c.from_number, 'to_number', c.to_number, "
+        f"'start_timestamp', {ms.format(x='c.started_at')}"
+    )
     return f"""
 INSERT INTO call_events_raw (retell_call_id, event, payload, signature, received_at)
 SELECT c.retell_call_id, e.event,
     json_build_object('event', e.event, 'call', CASE e.k
         WHEN 1 THEN json_build_object({base}, 'call_status', 'ongoing')
         WHEN 2 THEN json_build_object({base}, 'call_status', c.call_status,
-            'end_timestamp', {ms.format(x='c.ended_at')}, 'duration_ms', c.duration_ms,
+            'end_timestamp', {ms.format(x="c.ended_at")}, 'duration_ms', c.duration_ms,
             'disconnection_reason', c.disconnection_reason)
         ELSE json_build_object({base}, 'call_status', c.call_status, 'duration_ms', c.duration_ms,
             'call_analysis', c.call_analysis) END)::text,
-    'v=' || {ms.format(x='e.at')} || ',d=' || md5(c.retell_call_id || e.event) || md5(e.event || c.id),
+    'v=' || {ms.format(x="e.at")} || ',d=' || md5(c.retell_call_id || e.event) || md5(e.event || c.id),
     e.at + INTERVAL '300 milliseconds'
 FROM calls c
 CROSS JOIN LATERAL (VALUES (1, 'call_started', c.started_at), (2, 'call_ended', c.ended_at),

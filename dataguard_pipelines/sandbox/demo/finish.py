@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 UPDATED_AT_TRIGGER_TABLES = (
-    "companies", "branches", "users", "staff", "services", "customers", "appointments", "calls",
+    "companies",
+    "branches",
+    "users",
+    "staff",
+    "services",
+    "customers",
+    "appointments",
+    "calls",
     "calcom_event_types",
 )
 
@@ -77,16 +84,24 @@ def foreign_keys_sql(fks: Iterable[tuple[str, str, str, str]]) -> list[str]:
         name = f"{table}_{column}_foreign"
         if len(name) > 63:
             raise ValueError(f"constraint name {name} is longer than PostgreSQL's 63 bytes")
-        out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
-                   f"REFERENCES {ref} (id) ON DELETE {action}")
+        out.append(
+            f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
+            f"REFERENCES {ref} (id) ON DELETE {action}"
+        )
     return out
 
 
 def triggers_sql() -> list[str]:
-    return [f"CREATE TRIGGER {t}_set_updated_at BEFORE UPDATE ON {t} "
-            f"FOR EACH ROW EXECUTE FUNCTION set_updated_at()" for t in UPDATED_AT_TRIGGER_TABLES]
+    return [
+        f"CREATE TRIGGER {t}_set_updated_at BEFORE UPDATE ON {t} "
+        f"FOR EACH ROW EXECUTE FUNCTION set_updated_at()"
+        for t in UPDATED_AT_TRIGGER_TABLES
+    ]
 
 
 def meta_sql(scale: float, anchor: str, version: str) -> list[str]:
-    return [META, f"INSERT INTO demo_meta (scale, anchor, generator_version) "
-                  f"VALUES ({scale!r}::float8, DATE '{anchor}', '{version}')"]
+    return [
+        META,
+        f"INSERT INTO demo_meta (scale, anchor, generator_version) "
+        f"VALUES ({scale!r}::float8, DATE '{anchor}', '{version}')",
+    ]

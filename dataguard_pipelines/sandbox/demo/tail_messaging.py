@@ -199,7 +199,9 @@ def fill(ctx: Ctx) -> list[tuple[str, str]]:
     recent = ctx.ts(str(ctx.days - 60))
     at = ctx.ts_rand("i", 301)
     return [
-        ("webhook_calls", f"""
+        (
+            "webhook_calls",
+            f"""
 INSERT INTO webhook_calls (name, url, headers, payload, exception, created_at, updated_at)
 SELECT name, url, headers, payload, exception, at, at FROM (
     SELECT 'calcom' AS name, 'https://app.example/api/webhooks/calcom' AS url,
@@ -228,36 +230,51 @@ SELECT name, url, headers, payload, exception, at, at FROM (
             l.disconnection_reason, 'call_analysis', l.call_analysis)),
         NULL, l.updated_at + INTERVAL '1 second', l.id, 2
     FROM calls l WHERE l.call_status = 'ended' AND l.started_at >= {recent}
-) w ORDER BY at, k, ref"""),
-        ("webhook_endpoints", """
+) w ORDER BY at, k, ref""",
+        ),
+        (
+            "webhook_endpoints",
+            """
 INSERT INTO webhook_endpoints (id, company_id, url, secret_hint, events, is_active, created_at)
 SELECT id, id, 'https://hooks.' || slug || '.example/askpro', substr(md5('wh' || id), 1, 8),
     ARRAY['appointment.created', 'appointment.cancelled'] || CASE WHEN id % 2 = 0 THEN ARRAY['call.ended']
     ELSE '{}'::text[] END, id <> 3, created_at + INTERVAL '10 days'
-FROM companies ORDER BY id"""),
-        ("webhook_deliveries", f"""
+FROM companies ORDER BY id""",
+        ),
+        (
+            "webhook_deliveries",
+            f"""
 INSERT INTO webhook_deliveries (webhook_endpoint_id, event, payload, response_status, attempts, delivered_at,
     created_at)
-SELECT c.company_id, {pick(("appointment.created", "appointment.cancelled", "call.ended"), 'i', 302)},
-    jsonb_build_object('id', md5('wd' || i)::uuid, 'appointment_id', 1 + {h('i', 303, 5000)}),
-    {pick(("200", "200", "200", "204", "410", "500", None), 'i', 304)}::smallint, 1 + {h('i', 305, 3)},
-    CASE WHEN {h('i', 306, 10)} > 0 THEN {at} + INTERVAL '1 second' END, {at}
-FROM generate_series(1, {ctx.n(1500, 5)}) i JOIN _dg_slot c ON c.slot = {h('i', 307, 100)} ORDER BY i"""),
-        ("outbox_events", f"""
+SELECT c.company_id, {pick(("appointment.created", "appointment.cancelled", "call.ended"), "i", 302)},
+    jsonb_build_object('id', md5('wd' || i)::uuid, 'appointment_id', 1 + {h("i", 303, 5000)}),
+    {pick(("200", "200", "200", "204", "410", "500", None), "i", 304)}::smallint, 1 + {h("i", 305, 3)},
+    CASE WHEN {h("i", 306, 10)} > 0 THEN {at} + INTERVAL '1 second' END, {at}
+FROM generate_series(1, {ctx.n(1500, 5)}) i JOIN _dg_slot c ON c.slot = {h("i", 307, 100)} ORDER BY i""",
+        ),
+        (
+            "outbox_events",
+            f"""
 INSERT INTO outbox_events (aggregate_type, aggregate_id, event_type, payload, published_at, created_at)
 SELECT 'appointment', id,
     CASE status WHEN 'cancelled' THEN 'AppointmentCancelled' ELSE 'AppointmentBooked' END,
     jsonb_build_object('id', id, 'company_id', company_id, 'starts_at', starts_at, 'status', status),
     CASE WHEN id % 50 <> 0 THEN created_at + INTERVAL '3 seconds' END, created_at
-FROM appointments WHERE created_at >= {ctx.ts(str(ctx.days - 120))} ORDER BY id"""),
-        ("sms_templates", """
+FROM appointments WHERE created_at >= {ctx.ts(str(ctx.days - 120))} ORDER BY id""",
+        ),
+        (
+            "sms_templates",
+            """
 INSERT INTO sms_templates (company_id, key, body, created_at, updated_at)
 SELECT c.id, k.key, replace(k.body, '{firma}', c.name), c.created_at, c.updated_at
 FROM companies c CROSS JOIN (VALUES ('reminder',
     'Erinnerung: Ihr Termin bei {firma} ist morgen um {{zeit}} Uhr.
 Absagen? Antworten Sie mit STOP.'), ('confirmation', '{firma}: Termin bestätigt für {{datum}}.')) k(key, body)
-ORDER BY c.id, k.key"""),
-        ("email_templates", """
+ORDER BY c.id, k.key""",
+        ),
+        (
+            "email_templates",
+            """
 INSERT INTO email_templates (company_id, key, locale, subject, body_html, created_at, updated_at)
 SELECT NULL, k, l, CASE l WHEN 'de' THEN 'Ihr Termin am {{ date }}' ELSE 'Your appointment on {{ date }}' END,
     '<!doctype html><html><body style="font-family: sans-serif"><h1>{{ company }}</h1><p>'
@@ -266,8 +283,11 @@ SELECT NULL, k, l, CASE l WHEN 'de' THEN 'Ihr Termin am {{ date }}' ELSE 'Your a
     END || '</p><p><a href="{{ cancel_url }}">Absagen</a></p></body></html>',
     TIMESTAMPTZ '2022-01-10 09:00:00+00', TIMESTAMPTZ '2022-01-10 09:00:00+00'
 FROM unnest(ARRAY['booking_confirmed', 'booking_cancelled', 'booking_reminder', 'invoice_ready',
-    'password_reset']) k CROSS JOIN unnest(ARRAY['de', 'en']) l ORDER BY k, l"""),
-        ("sms_messages", f"""
+    'password_reset']) k CROSS JOIN unnest(ARRAY['de', 'en']) l ORDER BY k, l""",
+        ),
+        (
+            "sms_messages",
+            f"""
 INSERT INTO sms_messages (company_id, customer_id, appointment_id, to_number, body, status,
     provider_message_id, segments, cost_cents, error_code, sent_at, delivered_at, created_at)
 SELECT a.company_id, a.customer_id, a.id, c.phone_number,
@@ -278,14 +298,17 @@ SELECT a.company_id, a.customer_id, a.id, c.phone_number,
     CASE WHEN st <> 'queued' THEN a.starts_at - INTERVAL '24 hours' END,
     CASE WHEN st = 'delivered' THEN a.starts_at - INTERVAL '24 hours' + INTERVAL '4 seconds' END,
     a.starts_at - INTERVAL '24 hours' - INTERVAL '1 second'
-FROM (SELECT a.*, (CASE WHEN {h('a.id', 308, 40)} = 0 THEN 'failed' WHEN {h('a.id', 308, 40)} = 1 THEN
+FROM (SELECT a.*, (CASE WHEN {h("a.id", 308, 40)} = 0 THEN 'failed' WHEN {h("a.id", 308, 40)} = 1 THEN
         'undelivered' WHEN a.starts_at > {ctx.ts(str(ctx.days - 2))} THEN 'queued'
-        WHEN {h('a.id', 309, 5)} = 0
+        WHEN {h("a.id", 309, 5)} = 0
         THEN 'sent' ELSE 'delivered' END)::sms_status AS st
       FROM appointments a WHERE a.status = 'accepted' AND (a.metadata ->> 'reminder_sms')::boolean) a
 JOIN customers c ON c.id = a.customer_id JOIN companies co ON co.id = a.company_id
-WHERE c.phone_number IS NOT NULL ORDER BY a.id"""),
-        ("email_logs", """
+WHERE c.phone_number IS NOT NULL ORDER BY a.id""",
+        ),
+        (
+            "email_logs",
+            """
 INSERT INTO email_logs (company_id, to_address, subject, template, message_id, status, opened_at, meta,
     created_at)
 SELECT a.company_id, c.email, 'Ihr Termin am ' || to_char(a.starts_at AT TIME ZONE 'UTC', 'DD.MM.YYYY'),
@@ -294,41 +317,56 @@ SELECT a.company_id, c.email, 'Ihr Termin am ' || to_char(a.starts_at AT TIME ZO
         CASE WHEN a.id % 53 = 0 THEN 'bounced' ELSE 'sent' END,
     CASE WHEN a.id % 3 = 0 THEN a.created_at + INTERVAL '2 hours' END,
     jsonb_build_object('appointment_id', a.id, 'mailer', 'ses'), a.created_at + INTERVAL '20 seconds'
-FROM appointments a JOIN customers c ON c.id = a.customer_id WHERE c.email IS NOT NULL ORDER BY a.id"""),
-        ("notification_preferences", """
+FROM appointments a JOIN customers c ON c.id = a.customer_id WHERE c.email IS NOT NULL ORDER BY a.id""",
+        ),
+        (
+            "notification_preferences",
+            """
 INSERT INTO notification_preferences (user_id, channel, event, enabled)
 SELECT u.id, ch, ev, (u.id + length(ev)) % 4 <> 0 FROM users u
 CROSS JOIN unnest(ARRAY['mail', 'database']) ch CROSS JOIN unnest(ARRAY['new_booking', 'cancellation',
-    'missed_call']) ev ORDER BY u.id, ch, ev"""),
-        ("audit_events", f"""
+    'missed_call']) ev ORDER BY u.id, ch, ev""",
+        ),
+        (
+            "audit_events",
+            f"""
 INSERT INTO audit_events (company_id, user_type, user_id, event, auditable_type, auditable_id, old_values,
     new_values, url, ip_address, user_agent, tags, created_at)
-SELECT c.company_id, 'App\\Models\\User', c.user_base + 1 + {h('i', 310, 'c.user_n')}, ev,
-    {pick(_AUDITABLE, 'i', 311)},
-    1 + {h('i', 312, 3000)},
+SELECT c.company_id, 'App\\Models\\User', c.user_base + 1 + {h("i", 310, "c.user_n")}, ev,
+    {pick(_AUDITABLE, "i", 311)},
+    1 + {h("i", 312, 3000)},
     CASE WHEN ev <> 'created' THEN jsonb_build_object('status', 'accepted', 'phone_number',
         '+49 151 000' || i % 97)
     END, CASE WHEN ev <> 'deleted' THEN jsonb_build_object('status', 'cancelled', 'notes',
         E'Änderung\\tper Telefon')
-    END, 'https://app.example/appointments/' || i, ('192.0.2.' || (1 + i % 250))::inet, {pick(_UA, 'i', 313)},
+    END, 'https://app.example/appointments/' || i, ('192.0.2.' || (1 + i % 250))::inet, {pick(_UA, "i", 313)},
     CASE WHEN i % 6 = 0 THEN ARRAY['gdpr'] END, {at}
-FROM (SELECT i, {pick(("created", "updated", "updated", "deleted", "restored"), 'i', 314)} AS ev
-      FROM generate_series(1, {ctx.n(5000, 10)}) i) s JOIN _dg_slot c ON c.slot = {h('i', 315, 100)}
-ORDER BY i"""),
-        ("login_attempts", f"""
+FROM (SELECT i, {pick(("created", "updated", "updated", "deleted", "restored"), "i", 314)} AS ev
+      FROM generate_series(1, {ctx.n(5000, 10)}) i) s JOIN _dg_slot c ON c.slot = {h("i", 315, 100)}
+ORDER BY i""",
+        ),
+        (
+            "login_attempts",
+            f"""
 INSERT INTO login_attempts (email, ip_address, successful, user_agent, created_at)
-SELECT CASE WHEN i % 9 = 0 THEN 'admin@' || {pick(("example.com", "test.invalid", "x"), 'i', 316)}
+SELECT CASE WHEN i % 9 = 0 THEN 'admin@' || {pick(("example.com", "test.invalid", "x"), "i", 316)}
     ELSE u.email END,
-    ('203.0.113.' || (1 + i % 250))::inet, i % 9 <> 0 AND i % 13 <> 0, {pick(_UA, 'i', 317)}, {at}
-FROM generate_series(1, {ctx.n(1200, 5)}) i JOIN users u ON u.id = 1 + {h('i', 318, users)} ORDER BY i"""),
-        ("user_devices", f"""
+    ('203.0.113.' || (1 + i % 250))::inet, i % 9 <> 0 AND i % 13 <> 0, {pick(_UA, "i", 317)}, {at}
+FROM generate_series(1, {ctx.n(1200, 5)}) i JOIN users u ON u.id = 1 + {h("i", 318, users)} ORDER BY i""",
+        ),
+        (
+            "user_devices",
+            f"""
 INSERT INTO user_devices (user_id, name, platform, push_token, last_seen_at)
 SELECT id, CASE WHEN id % 2 = 0 THEN 'iPhone von ' || split_part(name, ' ', 1) ELSE 'Praxis-PC' END,
     CASE WHEN id % 2 = 0 THEN 'ios' ELSE 'web' END,
     CASE WHEN id % 2 = 0 THEN encode(sha256(convert_to('push' || id, 'UTF8')), 'hex') END,
     {ctx.ts(str(ctx.days - 1))} - id * INTERVAL '13 minutes'
-FROM users ORDER BY id"""),
-        ("user_invitations", """
+FROM users ORDER BY id""",
+        ),
+        (
+            "user_invitations",
+            """
 INSERT INTO user_invitations (company_id, email, role, token, invited_by, accepted_at, expires_at, created_at)
 SELECT c.id, 'neu' || k || '@' || c.slug || '.example',
     CASE WHEN k = 1 THEN 'staff' ELSE 'company-manager' END,
@@ -336,12 +374,16 @@ SELECT c.id, 'neu' || k || '@' || c.slug || '.example',
         (SELECT min(id) FROM users WHERE company_id = c.id),
     CASE WHEN k = 1 THEN c.created_at + INTERVAL '3 days' END, c.created_at + INTERVAL '7 days',
     c.created_at + INTERVAL '1 day'
-FROM companies c CROSS JOIN generate_series(1, 2) k WHERE k = 1 OR c.id % 3 = 0 ORDER BY c.id, k"""),
-        ("gdpr_requests", f"""
+FROM companies c CROSS JOIN generate_series(1, 2) k WHERE k = 1 OR c.id % 3 = 0 ORDER BY c.id, k""",
+        ),
+        (
+            "gdpr_requests",
+            f"""
 INSERT INTO gdpr_requests (company_id, customer_id, type, status, requested_at, completed_at)
-SELECT c.company_id, c.cust_base + 1 + {h('i', 319, 'c.cust_n')},
-    {pick(("export", "erase", "rectify"), 'i', 320)},
+SELECT c.company_id, c.cust_base + 1 + {h("i", 319, "c.cust_n")},
+    {pick(("export", "erase", "rectify"), "i", 320)},
     CASE WHEN i % 5 = 0 THEN 'pending' ELSE 'completed' END, {at},
     CASE WHEN i % 5 <> 0 THEN {at} + INTERVAL '9 days' END
-FROM generate_series(1, {ctx.n(40, 3)}) i JOIN _dg_slot c ON c.slot = {h('i', 321, 100)} ORDER BY i"""),
+FROM generate_series(1, {ctx.n(40, 3)}) i JOIN _dg_slot c ON c.slot = {h("i", 321, 100)} ORDER BY i""",
+        ),
     ]

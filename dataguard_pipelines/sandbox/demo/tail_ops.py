@@ -176,11 +176,16 @@ CREATE INDEX support_tickets_open_index ON support_tickets (company_id) WHERE cl
 
 _UPLOAD_NAMES = ("Überweisung.pdf", "Befund 2024.pdf", "Vollmacht (unterschrieben).pdf", "IMG_2041.JPG")
 _TASKS = (
-    ("calcom:sync-bookings", "*/15 * * * *"), ("retell:sync-calls", "*/10 * * * *"),
-    ("reminders:send", "*/5 * * * *"), ("billing:invoice-month", "0 6 2 * *"),
-    ("queue:prune-failed", "0 3 * * *"), ("telescope:prune --hours=48", "0 4 * * *"),
+    ("calcom:sync-bookings", "*/15 * * * *"),
+    ("retell:sync-calls", "*/10 * * * *"),
+    ("reminders:send", "*/5 * * * *"),
+    ("billing:invoice-month", "0 6 2 * *"),
+    ("queue:prune-failed", "0 3 * * *"),
+    ("telescope:prune --hours=48", "0 4 * * *"),
     ("gdpr:erase-expired", "30 2 * * *"),
-    ("stats:aggregate-daily", "10 0 * * *"), ("backup:run", "0 1 * * *"), ("sitemap:generate", "0 5 * * 1"),
+    ("stats:aggregate-daily", "10 0 * * *"),
+    ("backup:run", "0 1 * * *"),
+    ("sitemap:generate", "0 5 * * 1"),
 )
 
 
@@ -189,22 +194,32 @@ def fill(ctx: Ctx) -> list[tuple[str, str]]:
     users = "(SELECT max(id) FROM users)"
     at = ctx.ts_rand("i", 701)
     last_snapshot = add_months(ctx.anchor.replace(day=1), -2)
-    tasks = ", ".join(f"({k}, '{c}', '{cron}', 'Europe/Berlin', {str(k % 3 != 0).lower()})"
-                      for k, (c, cron) in enumerate(_TASKS, 1))
+    tasks = ", ".join(
+        f"({k}, '{c}', '{cron}', 'Europe/Berlin', {str(k % 3 != 0).lower()})"
+        for k, (c, cron) in enumerate(_TASKS, 1)
+    )
     return [
-        ("daily_call_stats", """
+        (
+            "daily_call_stats",
+            """
 INSERT INTO daily_call_stats (company_id, day, calls, answered, duration_ms, bookings)
 SELECT company_id, (started_at AT TIME ZONE 'UTC')::date, count(*),
     count(*) FILTER (WHERE call_status = 'ended'),
     coalesce(sum(duration_ms), 0), count(appointment_id) FILTER (WHERE direction = 'inbound')
-FROM calls WHERE started_at IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""),
-        ("daily_appointment_stats", """
+FROM calls WHERE started_at IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""",
+        ),
+        (
+            "daily_appointment_stats",
+            """
 INSERT INTO daily_appointment_stats (company_id, day, booked, cancelled, revenue_cents)
 SELECT company_id, (starts_at AT TIME ZONE 'UTC')::date, count(*) FILTER (WHERE status = 'accepted'),
     count(*) FILTER (WHERE status = 'cancelled'),
         coalesce(sum(price_cents) FILTER (WHERE status = 'accepted'), 0)
-FROM appointments GROUP BY 1, 2 ORDER BY 1, 2"""),
-        ("monthly_usage_snapshots", f"""
+FROM appointments GROUP BY 1, 2 ORDER BY 1, 2""",
+        ),
+        (
+            "monthly_usage_snapshots",
+            f"""
 INSERT INTO monthly_usage_snapshots (company_id, month, calls, minutes, appointments, checksum, computed_at)
 SELECT l.company_id, l.month, l.calls, l.minutes, coalesce(a.n, 0),
     md5(l.company_id || ':' || l.month || ':' || l.calls || ':' || l.minutes),
@@ -214,85 +229,135 @@ FROM (SELECT company_id, date_trunc('month', started_at AT TIME ZONE 'UTC')::dat
       FROM calls WHERE call_status = 'ended' GROUP BY 1, 2) l
 LEFT JOIN (SELECT company_id, date_trunc('month', starts_at AT TIME ZONE 'UTC')::date AS month, count(*) AS n
            FROM appointments GROUP BY 1, 2) a USING (company_id, month)
-WHERE l.month <= DATE '{last_snapshot.isoformat()}' ORDER BY 1, 2"""),
-        ("reports", """
+WHERE l.month <= DATE '{last_snapshot.isoformat()}' ORDER BY 1, 2""",
+        ),
+        (
+            "reports",
+            """
 INSERT INTO reports (company_id, name, definition, created_by, created_at)
 SELECT c.id, n, jsonb_build_object('metric', n, 'group_by', 'week', 'filters',
     jsonb_build_object('branch', NULL)),
     (SELECT min(id) FROM users u WHERE u.company_id = c.id), c.created_at + INTERVAL '20 days'
-FROM companies c CROSS JOIN unnest(ARRAY['Anrufe pro Woche', 'Stornoquote']) n ORDER BY c.id, n"""),
-        ("report_schedules", """
+FROM companies c CROSS JOIN unnest(ARRAY['Anrufe pro Woche', 'Stornoquote']) n ORDER BY c.id, n""",
+        ),
+        (
+            "report_schedules",
+            """
 INSERT INTO report_schedules (report_id, cron, recipients, last_run_at)
 SELECT r.id, '0 7 * * 1', ARRAY['inhaber@' || c.slug || '.example'], NULL
-FROM reports r JOIN companies c ON c.id = r.company_id WHERE r.id % 2 = 1 ORDER BY r.id"""),
-        ("dashboard_widgets", """
+FROM reports r JOIN companies c ON c.id = r.company_id WHERE r.id % 2 = 1 ORDER BY r.id""",
+        ),
+        (
+            "dashboard_widgets",
+            """
 INSERT INTO dashboard_widgets (user_id, widget, position, settings)
 SELECT u.id, w, k, CASE WHEN k = 1 THEN '{"range": "7d"}'::jsonb END FROM users u
 CROSS JOIN unnest(ARRAY['calls_today', 'upcoming_appointments', 'missed_calls']) WITH ORDINALITY t(w, k)
-ORDER BY u.id, k"""),
-        ("exports", f"""
+ORDER BY u.id, k""",
+        ),
+        (
+            "exports",
+            f"""
 INSERT INTO exports (user_id, kind, status, file_path, row_count, created_at)
-SELECT 1 + {h('i', 702, users)}, {pick(("customers_csv", "appointments_xlsx", "calls_csv"), 'i', 703)},
+SELECT 1 + {h("i", 702, users)}, {pick(("customers_csv", "appointments_xlsx", "calls_csv"), "i", 703)},
     CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'done' END,
-    CASE WHEN i % 10 <> 0 THEN 'exports/' || md5('exp' || i) || '.csv' END, 100 + {h('i', 704, 5000)}, {at}
-FROM generate_series(1, {ctx.n(40, 3)}) i ORDER BY i"""),
-        ("imports", """
+    CASE WHEN i % 10 <> 0 THEN 'exports/' || md5('exp' || i) || '.csv' END, 100 + {h("i", 704, 5000)}, {at}
+FROM generate_series(1, {ctx.n(40, 3)}) i ORDER BY i""",
+        ),
+        (
+            "imports",
+            """
 INSERT INTO imports (id, company_id, user_id, kind, file_name, status, rows_total, rows_failed, created_at,
     finished_at)
 SELECT c.id, c.id, (SELECT min(id) FROM users u WHERE u.company_id = c.id), 'customers',
     'Kundenliste ' || c.name || ' (Export alt).csv', 'finished', 20, c.id % 3,
     c.created_at + INTERVAL '3 days', c.created_at + INTERVAL '3 days 2 minutes'
-FROM companies c ORDER BY c.id"""),
-        ("import_rows", """
+FROM companies c ORDER BY c.id""",
+        ),
+        (
+            "import_rows",
+            """
 INSERT INTO import_rows (import_id, row_number, data, error)
 SELECT i.id, r, jsonb_build_object('Vorname', 'Kunde ' || r, 'Telefon', CASE WHEN r % 7 = 0 THEN 'n/a'
     ELSE '+49 170 ' || lpad((i.id * 1000 + r)::text, 7, '0') END, 'Notiz', CASE WHEN r % 5 = 0
     THEN E'mit "Anführungszeichen", Semikolon; und\\nZeilenumbruch' END),
     CASE WHEN r <= i.rows_failed THEN 'Ungültige Telefonnummer in Zeile ' || r END
-FROM imports i CROSS JOIN generate_series(1, 20) r ORDER BY i.id, r"""),
-        ("file_uploads", f"""
+FROM imports i CROSS JOIN generate_series(1, 20) r ORDER BY i.id, r""",
+        ),
+        (
+            "file_uploads",
+            f"""
 INSERT INTO file_uploads (company_id, user_id, disk, path, original_name, mime_type, size_bytes,
     checksum_sha256, created_at)
 SELECT c.company_id, c.user_base + 1, 's3', 'uploads/' || c.company_id || '/' || md5('up' || i) || '.pdf',
-    {pick(_UPLOAD_NAMES, 'i', 705)},
-    'application/pdf', 1000 + {h('i', 706, 9000000)}, sha256(convert_to('up' || i, 'UTF8')), {at}
-FROM generate_series(1, {ctx.n(200, 3)}) i JOIN _dg_slot c ON c.slot = {h('i', 707, 100)} ORDER BY i"""),
-        ("health_checks", f"""
+    {pick(_UPLOAD_NAMES, "i", 705)},
+    'application/pdf', 1000 + {h("i", 706, 9000000)}, sha256(convert_to('up' || i, 'UTF8')), {at}
+FROM generate_series(1, {ctx.n(200, 3)}) i JOIN _dg_slot c ON c.slot = {h("i", 707, 100)} ORDER BY i""",
+        ),
+        (
+            "health_checks",
+            f"""
 INSERT INTO health_checks (check_name, status, message, meta, checked_at)
-SELECT n, CASE WHEN {h('d * 10 + k', 708, 30)} = 0 THEN 'warning' ELSE 'ok' END,
-    CASE WHEN {h('d * 10 + k', 708, 30)} = 0 THEN 'Antwortzeit erhöht' END,
-    jsonb_build_object('latency_ms', 20 + {h('d * 10 + k', 709, 300)}),
+SELECT n, CASE WHEN {h("d * 10 + k", 708, 30)} = 0 THEN 'warning' ELSE 'ok' END,
+    CASE WHEN {h("d * 10 + k", 708, 30)} = 0 THEN 'Antwortzeit erhöht' END,
+    jsonb_build_object('latency_ms', 20 + {h("d * 10 + k", 709, 300)}),
     {ctx.ts(f"{ctx.days - 30} + d", "k * 3600")}
 FROM generate_series(0, 29) d CROSS JOIN unnest(ARRAY['database', 'queue', 'calcom_api', 'retell_api'])
-    WITH ORDINALITY t(n, k) ORDER BY d, k"""),
-        ("scheduled_tasks", "INSERT INTO scheduled_tasks (id, command, cron, timezone, without_overlapping) "
-                            f"VALUES {tasks}"),
-        ("task_runs", f"""
+    WITH ORDINALITY t(n, k) ORDER BY d, k""",
+        ),
+        (
+            "scheduled_tasks",
+            f"INSERT INTO scheduled_tasks (id, command, cron, timezone, without_overlapping) VALUES {tasks}",
+        ),
+        (
+            "task_runs",
+            f"""
 INSERT INTO task_runs (scheduled_task_id, started_at, finished_at, exit_code, output)
 SELECT 1 + i % {len(_TASKS)}, {ctx.ts(f"{ctx.days - 14} + i / 200", "(i % 200) * 432")},
     {ctx.ts(f"{ctx.days - 14} + i / 200", "(i % 200) * 432 + 3")},
-    CASE WHEN {h('i', 710, 50)} = 0 THEN 1 ELSE 0 END,
-    CASE WHEN {h('i', 710, 50)} = 0 THEN E'ERROR: cURL error 6: Could not resolve host\\n  at vendor/guzzle'
+    CASE WHEN {h("i", 710, 50)} = 0 THEN 1 ELSE 0 END,
+    CASE WHEN {h("i", 710, 50)} = 0 THEN E'ERROR: cURL error 6: Could not resolve host\\n  at vendor/guzzle'
          ELSE 'Processed ' || (i % 37) || ' items.' END
-FROM generate_series(1, {ctx.n(2800, 10)}) i ORDER BY i"""),
-        ("support_tickets", f"""
+FROM generate_series(1, {ctx.n(2800, 10)}) i ORDER BY i""",
+        ),
+        (
+            "support_tickets",
+            f"""
 INSERT INTO support_tickets (company_id, user_id, subject, status, priority, created_at, closed_at)
-SELECT c.company_id, c.user_base + 1, {pick(("Agent versteht Namen falsch", "Rechnung unklar",
-    "Cal.com-Sync hängt", "Neue Filiale anlegen", "Anrufer landen in Warteschleife"), 'i', 711)},
-    CASE WHEN i % 6 = 0 THEN 'open' ELSE 'closed' END, {pick(("low", "normal", "high"), 'i', 712)}, {at},
+SELECT c.company_id, c.user_base + 1, {
+                pick(
+                    (
+                        "Agent versteht Namen falsch",
+                        "Rechnung unklar",
+                        "Cal.com-Sync hängt",
+                        "Neue Filiale anlegen",
+                        "Anrufer landen in Warteschleife",
+                    ),
+                    "i",
+                    711,
+                )
+            },
+    CASE WHEN i % 6 = 0 THEN 'open' ELSE 'closed' END, {pick(("low", "normal", "high"), "i", 712)}, {at},
     CASE WHEN i % 6 <> 0 THEN {at} + INTERVAL '2 days' END
-FROM generate_series(1, {ctx.n(120, 3)}) i JOIN _dg_slot c ON c.slot = {h('i', 713, 100)} ORDER BY i"""),
-        ("support_ticket_messages", """
+FROM generate_series(1, {ctx.n(120, 3)}) i JOIN _dg_slot c ON c.slot = {h("i", 713, 100)} ORDER BY i""",
+        ),
+        (
+            "support_ticket_messages",
+            """
 INSERT INTO support_ticket_messages (ticket_id, author_type, author_id, body, created_at)
 SELECT t.id, CASE WHEN k % 2 = 1 THEN 'customer' ELSE 'agent' END, CASE WHEN k % 2 = 1 THEN t.user_id END,
     CASE WHEN k = 1 THEN t.subject || E'.\\n\\nViele Grüße'
          ELSE 'Danke für Ihre Nachricht, wir prüfen das.' END,
     t.created_at + k * INTERVAL '3 hours'
-FROM support_tickets t CROSS JOIN generate_series(1, 3) k ORDER BY t.id, k"""),
-        ("announcements", f"""
+FROM support_tickets t CROSS JOIN generate_series(1, 3) k ORDER BY t.id, k""",
+        ),
+        (
+            "announcements",
+            f"""
 INSERT INTO announcements (title, body, audience, published_at) VALUES
-    ('Neue Stimmen verfügbar', 'Ab sofort: „Lena“ (österreichisch).', 'all', {ctx.ts('200')}),
-    ('Wartung am Sonntag', E'Sonntag 02:00–04:00 Uhr\\nkeine Buchungen möglich.', 'all', {ctx.ts('400')}),
-    ('Preisänderung 2025', 'Die Tarife „Legacy Flat“ laufen aus.', 'owners', {ctx.ts('600')}),
-    ('Entwurf: Sommeraktion', 'noch nicht veröffentlicht', 'all', NULL)"""),
+    ('Neue Stimmen verfügbar', 'Ab sofort: „Lena“ (österreichisch).', 'all', {ctx.ts("200")}),
+    ('Wartung am Sonntag', E'Sonntag 02:00–04:00 Uhr\\nkeine Buchungen möglich.', 'all', {ctx.ts("400")}),
+    ('Preisänderung 2025', 'Die Tarife „Legacy Flat“ laufen aus.', 'owners', {ctx.ts("600")}),
+    ('Entwurf: Sommeraktion', 'noch nicht veröffentlicht', 'all', NULL)""",
+        ),
     ]

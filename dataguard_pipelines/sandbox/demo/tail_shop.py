@@ -117,23 +117,48 @@ CREATE INDEX staff_schedules_staff_id_weekday_index ON staff_schedules (staff_id
 """
 
 _HOLIDAYS = (
-    ("DE", 1, 1, "Neujahr"), ("DE", 5, 1, "Tag der Arbeit"), ("DE", 10, 3, "Tag der Deutschen Einheit"),
-    ("DE", 12, 25, "1. Weihnachtstag"), ("DE", 12, 26, "2. Weihnachtstag"), ("AT", 1, 1, "Neujahr"),
-    ("AT", 1, 6, "Heilige Drei Könige"), ("AT", 5, 1, "Staatsfeiertag"), ("AT", 10, 26, "Nationalfeiertag"),
-    ("AT", 12, 8, "Mariä Empfängnis"), ("AT", 12, 25, "Christtag"), ("CH", 1, 1, "Neujahrstag"),
-    ("CH", 8, 1, "Bundesfeier"), ("CH", 12, 25, "Weihnachtstag"),
+    ("DE", 1, 1, "Neujahr"),
+    ("DE", 5, 1, "Tag der Arbeit"),
+    ("DE", 10, 3, "Tag der Deutschen Einheit"),
+    ("DE", 12, 25, "1. Weihnachtstag"),
+    ("DE", 12, 26, "2. Weihnachtstag"),
+    ("AT", 1, 1, "Neujahr"),
+    ("AT", 1, 6, "Heilige Drei Könige"),
+    ("AT", 5, 1, "Staatsfeiertag"),
+    ("AT", 10, 26, "Nationalfeiertag"),
+    ("AT", 12, 8, "Mariä Empfängnis"),
+    ("AT", 12, 25, "Christtag"),
+    ("CH", 1, 1, "Neujahrstag"),
+    ("CH", 8, 1, "Bundesfeier"),
+    ("CH", 12, 25, "Weihnachtstag"),
 )
 _TRANSLATIONS = (
-    ("booking.confirmed", "Ihr Termin am :date ist bestätigt.", "Your appointment on :date is confirmed.",
-     "Randevunuz :date tarihinde onaylandı."),
-    ("booking.cancelled", "Ihr Termin wurde storniert.", "Your appointment was cancelled.",
-     "Randevunuz iptal edildi."),
-    ("call.missed", "Verpasster Anruf von :number", "Missed call from :number",
-     ":number numarasından cevapsız"),
+    (
+        "booking.confirmed",
+        "Ihr Termin am :date ist bestätigt.",
+        "Your appointment on :date is confirmed.",
+        "Randevunuz :date tarihinde onaylandı.",
+    ),
+    (
+        "booking.cancelled",
+        "Ihr Termin wurde storniert.",
+        "Your appointment was cancelled.",
+        "Randevunuz iptal edildi.",
+    ),
+    (
+        "call.missed",
+        "Verpasster Anruf von :number",
+        "Missed call from :number",
+        ":number numarasından cevapsız",
+    ),
     ("greeting", "Guten Tag, :name!", "Hello, :name!", "Merhaba, :name!"),
     ("invoice.ready", "Ihre Rechnung für :month ist da.", "Your invoice for :month is ready.", None),
-    ("errors.generic", "Etwas ist schiefgelaufen.\nBitte später erneut versuchen.",
-     "Something went wrong.\nPlease try again later.", "Bir şeyler ters gitti."),
+    (
+        "errors.generic",
+        "Etwas ist schiefgelaufen.\nBitte später erneut versuchen.",
+        "Something went wrong.\nPlease try again later.",
+        "Bir şeyler ters gitti.",
+    ),
     ("quote.test", 'Sie sagte: "Passt!" – \\o/', 'She said: "Fine!" – \\o/', None),
 )
 
@@ -142,65 +167,97 @@ def fill(ctx: Ctx) -> list[tuple[str, str]]:
     """(table, INSERT) pairs for shop structure and reference data."""
     holidays = ", ".join(
         f"({lit(c)}, DATE '{y:04d}-{m:02d}-{d:02d}', {lit(n)})"
-        for y in range(ctx.start.year, ctx.end.year + 1) for c, m, d, n in _HOLIDAYS
+        for y in range(ctx.start.year, ctx.end.year + 1)
+        for c, m, d, n in _HOLIDAYS
     )
     translations = ", ".join(
         f"({lit(loc)}, 'messages', {lit(key)}, {lit(val)})"
-        for key, *vals in _TRANSLATIONS for loc, val in zip(("de", "en", "tr"), vals, strict=True)
+        for key, *vals in _TRANSLATIONS
+        for loc, val in zip(("de", "en", "tr"), vals, strict=True)
     )
     return [
-        ("countries", """
+        (
+            "countries",
+            """
 INSERT INTO countries (code, name, phone_prefix, currency_code, eu_member) VALUES
     ('DE', 'Deutschland', '+49', 'EUR', true), ('AT', 'Österreich', '+43', 'EUR', true),
     ('CH', 'Schweiz', '+41', 'CHF', false), ('NL', 'Niederlande', '+31', 'EUR', true),
     ('PL', 'Polen', '+48', 'PLN', true), ('TR', 'Türkei', '+90', 'TRY', false),
-    ('GB', 'Vereinigtes Königreich', '+44', 'GBP', false), ('FR', 'Frankreich', '+33', 'EUR', true)"""),
-        ("currencies", """
+    ('GB', 'Vereinigtes Königreich', '+44', 'GBP', false), ('FR', 'Frankreich', '+33', 'EUR', true)""",
+        ),
+        (
+            "currencies",
+            """
 INSERT INTO currencies (code, name, symbol, minor_units) VALUES
     ('EUR', 'Euro', '€', 2), ('CHF', 'Schweizer Franken', 'Fr.', 2), ('PLN', 'Złoty', 'zł', 2),
-    ('TRY', 'Türkische Lira', '₺', 2), ('GBP', 'Pfund Sterling', '£', 2), ('JPY', 'Yen', '¥', 0)"""),
-        ("languages", """
+    ('TRY', 'Türkische Lira', '₺', 2), ('GBP', 'Pfund Sterling', '£', 2), ('JPY', 'Yen', '¥', 0)""",
+        ),
+        (
+            "languages",
+            """
 INSERT INTO languages (code, name, native_name) VALUES
     ('de', 'Deutsch', 'Deutsch'), ('en', 'Englisch', 'English'), ('tr', 'Türkisch', 'Türkçe'),
-    ('pl', 'Polnisch', 'Polski'), ('ar', 'Arabisch', 'العربية'), ('uk', 'Ukrainisch', 'Українська')"""),
+    ('pl', 'Polnisch', 'Polski'), ('ar', 'Arabisch', 'العربية'), ('uk', 'Ukrainisch', 'Українська')""",
+        ),
         ("translations", f"INSERT INTO translations (locale, namespace, key, value) VALUES {translations}"),
         ("public_holidays", f"INSERT INTO public_holidays (country_code, day, name) VALUES {holidays}"),
-        ("branch_closures", f"""
+        (
+            "branch_closures",
+            f"""
 INSERT INTO branch_closures (branch_id, closed_on, reason)
 SELECT b.id, p.day, p.name FROM branches b JOIN companies c ON c.id = b.company_id
 JOIN public_holidays p ON p.country_code = c.country_code
-WHERE p.day BETWEEN DATE '{ctx.start.isoformat()}' AND DATE '{ctx.end.isoformat()}' ORDER BY b.id, p.day"""),
-        ("staff_schedules", """
+WHERE p.day BETWEEN DATE '{ctx.start.isoformat()}' AND DATE '{ctx.end.isoformat()}' ORDER BY b.id, p.day""",
+        ),
+        (
+            "staff_schedules",
+            """
 INSERT INTO staff_schedules (staff_id, weekday, starts_at, ends_at, valid_from)
 SELECT s.id, d, TIME '08:00' + (s.id % 3) * INTERVAL '30 minutes',
     CASE WHEN d = 6 THEN TIME '13:00' ELSE TIME '16:30' + (s.id % 4) * INTERVAL '30 minutes' END,
     (s.created_at AT TIME ZONE 'UTC')::date
-FROM staff s CROSS JOIN generate_series(1, 6) d WHERE d < 6 OR s.id % 3 = 0 ORDER BY s.id, d"""),
-        ("staff_absences", f"""
+FROM staff s CROSS JOIN generate_series(1, 6) d WHERE d < 6 OR s.id % 3 = 0 ORDER BY s.id, d""",
+        ),
+        (
+            "staff_absences",
+            f"""
 INSERT INTO staff_absences (staff_id, starts_on, ends_on, reason, approved_by)
-SELECT s.id, DATE '{ctx.start.isoformat()}' + {h('s.id * 10 + k', 601, ctx.days - 20)},
-    DATE '{ctx.start.isoformat()}' + {h('s.id * 10 + k', 601, ctx.days - 20)}
-        + {h('s.id * 10 + k', 602, 12)},
-    (ARRAY['Urlaub', 'Krankheit', 'Fortbildung'])[1 + {h('s.id * 10 + k', 603, 3)}],
+SELECT s.id, DATE '{ctx.start.isoformat()}' + {h("s.id * 10 + k", 601, ctx.days - 20)},
+    DATE '{ctx.start.isoformat()}' + {h("s.id * 10 + k", 601, ctx.days - 20)}
+        + {h("s.id * 10 + k", 602, 12)},
+    (ARRAY['Urlaub', 'Krankheit', 'Fortbildung'])[1 + {h("s.id * 10 + k", 603, 3)}],
     CASE WHEN k <> 2 THEN (SELECT min(id) FROM users u WHERE u.company_id = s.company_id) END
-FROM staff s CROSS JOIN generate_series(1, 3) k ORDER BY s.id, k"""),
-        ("onboarding_steps", """
+FROM staff s CROSS JOIN generate_series(1, 3) k ORDER BY s.id, k""",
+        ),
+        (
+            "onboarding_steps",
+            """
 INSERT INTO onboarding_steps (id, key, title, sort_order) VALUES
     (1, 'company_profile', 'Firmenprofil ausfüllen', 1), (2, 'connect_calcom', 'Cal.com verbinden', 2),
     (3, 'connect_retell', 'Telefonassistenz einrichten', 3), (4, 'add_services', 'Leistungen anlegen', 4),
     (5, 'add_staff', 'Team einladen', 5), (6, 'test_call', 'Testanruf durchführen', 6),
-    (7, 'billing', 'Zahlungsmethode hinterlegen', 7), (8, 'go_live', 'Live schalten', 8)"""),
-        ("company_onboarding_progress", """
+    (7, 'billing', 'Zahlungsmethode hinterlegen', 7), (8, 'go_live', 'Live schalten', 8)""",
+        ),
+        (
+            "company_onboarding_progress",
+            """
 INSERT INTO company_onboarding_progress (company_id, onboarding_step_id, completed_at)
 SELECT c.id, s.id, CASE WHEN s.id < 8 OR c.id <> 101 THEN c.created_at + s.id * INTERVAL '1 day' END
-FROM companies c CROSS JOIN onboarding_steps s ORDER BY c.id, s.id"""),
-        ("teams", """
+FROM companies c CROSS JOIN onboarding_steps s ORDER BY c.id, s.id""",
+        ),
+        (
+            "teams",
+            """
 INSERT INTO teams (id, user_id, company_id, name, personal_team, created_at, updated_at)
 SELECT c.id, (SELECT min(id) FROM users u WHERE u.company_id = c.id), c.id, c.name, false, c.created_at,
     c.updated_at
-FROM companies c ORDER BY c.id"""),
-        ("team_user", """
+FROM companies c ORDER BY c.id""",
+        ),
+        (
+            "team_user",
+            """
 INSERT INTO team_user (team_id, user_id, role, created_at, updated_at)
 SELECT company_id, id, CASE WHEN email LIKE 'buero@%' THEN 'admin' ELSE 'editor' END, created_at, created_at
-FROM users WHERE company_id IS NOT NULL AND email NOT LIKE 'inhaber@%' ORDER BY id"""),
+FROM users WHERE company_id IS NOT NULL AND email NOT LIKE 'inhaber@%' ORDER BY id""",
+        ),
     ]

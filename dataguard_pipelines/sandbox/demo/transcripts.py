@@ -43,60 +43,108 @@ _OPENINGS = {
     ),
 }
 _MIDDLE = (
-    ("Agent: Gern. Haben Sie einen Wunschtag oder eine bevorzugte Uhrzeit?",
-     "User: Am liebsten vormittags, so ab neun. Dienstag oder Donnerstag wäre gut."),
-    ("Agent: Einen Moment bitte, ich schaue in den Kalender … Ich hätte Dienstag um 9:30 Uhr oder "
-     "Donnerstag um 11 Uhr.",
-     "User: Hm, Dienstag ist schlecht, da habe ich schon was. Geht auch später am Donnerstag?"),
-    ("Agent: Darf ich noch Ihren vollständigen Namen haben?",
-     "User: Ja, {name}. Soll ich das buchstabieren?"),
-    ("Agent: Nicht nötig, danke. Unter welcher Nummer erreichen wir Sie am besten?",
-     "User: Am besten auf dem Handy, die Nummer sollte Ihnen angezeigt werden."),
-    ("Agent: Waren Sie schon einmal bei uns, oder ist es Ihr erster Besuch?",
-     "User: Ich war schon mal da, ist aber bestimmt ein Jahr her."),
-    ("Agent: Gibt es etwas, das wir vorab wissen sollten, zum Beispiel Allergien oder Vorerkrankungen?",
-     "User: Nein, eigentlich nicht. Oder doch – ich vertrage kein Latex."),
-    ("Agent: Das habe ich notiert. Möchten Sie eine Erinnerung per SMS am Vortag?",
-     "User: Ja, gerne, das wäre super 👍"),
-    ("Agent: Wie lange dauert {service} ungefähr? Wir planen normalerweise ausreichend Zeit ein.",
-     "User: Ach so, okay. Und muss ich irgendwas mitbringen?"),
-    ("Agent: Bitte bringen Sie Ihre Versichertenkarte bzw. Ihre Unterlagen mit, falls vorhanden.",
-     "User: Alles klar, mache ich."),
-    ("Agent: Entschuldigung, die Verbindung war kurz schlecht. Können Sie das bitte wiederholen?",
-     "User: Ich sagte: lieber nachmittags, nach der Arbeit, so ab halb fünf."),
-    ("Agent: Nachmittags wird es diese Woche leider knapp. Nächste Woche wäre am {date} um {time} Uhr "
-     "noch etwas frei.",
-     "User: Das klingt gut, das nehme ich."),
-    ("Agent: Möchten Sie zu einer bestimmten Mitarbeiterin oder einem bestimmten Mitarbeiter?",
-     "User: Egal, Hauptsache es klappt zeitlich."),
-    ("Agent: Wir haben übrigens auch samstags geöffnet, falls Ihnen das besser passt.",
-     "User: Nein, unter der Woche ist schon okay."),
-    ("Agent: Zur Sicherheit: Ist die E-Mail-Adresse, die wir hinterlegt haben, noch aktuell?",
-     "User: Ähm, ich glaube, die hat sich geändert. Ich schicke Ihnen die neue einfach per Mail."),
-    ("Agent: Kein Problem. Parkplätze finden Sie direkt im Hof, die Einfahrt ist neben der Apotheke.",
-     "User: Ah, gut zu wissen, danke."),
-    ("Agent: Wie sind Sie auf uns aufmerksam geworden, wenn ich fragen darf?",
-     "User: Eine Freundin hat Sie empfohlen. Die war sehr zufrieden."),
-    ("Agent: Das freut uns zu hören! Dann trage ich das so ein.",
-     "User: Moment, ich muss kurz in meinen Kalender schauen … ja, passt."),
-    ("Agent: Die Kosten für {service} werden vor Ort abgerechnet, Kartenzahlung ist möglich.",
-     "User: Prima. Bar geht aber auch, oder?"),
-    ("Agent: Selbstverständlich, bar oder mit Karte, wie Sie möchten.",
-     "User: Okay. Und wenn ich mich mal verspäte?"),
-    ("Agent: Bei bis zu zehn Minuten Verspätung ist das in der Regel kein Problem; rufen Sie dann kurz an.",
-     "User: Verstehe. Dann hoffe ich mal, dass die Bahn pünktlich ist."),
+    (
+        "Agent: Gern. Haben Sie einen Wunschtag oder eine bevorzugte Uhrzeit?",
+        "User: Am liebsten vormittags, so ab neun. Dienstag oder Donnerstag wäre gut.",
+    ),
+    (
+        "Agent: Einen Moment bitte, ich schaue in den Kalender … Ich hätte Dienstag um 9:30 Uhr oder "
+        "Donnerstag um 11 Uhr.",
+        "User: Hm, Dienstag ist schlecht, da habe ich schon was. Geht auch später am Donnerstag?",
+    ),
+    (
+        "Agent: Darf ich noch Ihren vollständigen Namen haben?",
+        "User: Ja, {name}. Soll ich das buchstabieren?",
+    ),
+    (
+        "Agent: Nicht nötig, danke. Unter welcher Nummer erreichen wir Sie am besten?",
+        "User: Am besten auf dem Handy, die Nummer sollte Ihnen angezeigt werden.",
+    ),
+    (
+        "Agent: Waren Sie schon einmal bei uns, oder ist es Ihr erster Besuch?",
+        "User: Ich war schon mal da, ist aber bestimmt ein Jahr her.",
+    ),
+    (
+        "Agent: Gibt es etwas, das wir vorab wissen sollten, zum Beispiel Allergien oder Vorerkrankungen?",
+        "User: Nein, eigentlich nicht. Oder doch – ich vertrage kein Latex.",
+    ),
+    (
+        "Agent: Das habe ich notiert. Möchten Sie eine Erinnerung per SMS am Vortag?",
+        "User: Ja, gerne, das wäre super 👍",
+    ),
+    (
+        "Agent: Wie lange dauert {service} ungefähr? Wir planen normalerweise ausreichend Zeit ein.",
+        "User: Ach so, okay. Und muss ich irgendwas mitbringen?",
+    ),
+    (
+        "Agent: Bitte bringen Sie Ihre Versichertenkarte bzw. Ihre Unterlagen mit, falls vorhanden.",
+        "User: Alles klar, mache ich.",
+    ),
+    (
+        "Agent: Entschuldigung, die Verbindung war kurz schlecht. Können Sie das bitte wiederholen?",
+        "User: Ich sagte: lieber nachmittags, nach der Arbeit, so ab halb fünf.",
+    ),
+    (
+        "Agent: Nachmittags wird es diese Woche leider knapp. Nächste Woche wäre am {date} um {time} Uhr "
+        "noch etwas frei.",
+        "User: Das klingt gut, das nehme ich.",
+    ),
+    (
+        "Agent: Möchten Sie zu einer bestimmten Mitarbeiterin oder einem bestimmten Mitarbeiter?",
+        "User: Egal, Hauptsache es klappt zeitlich.",
+    ),
+    (
+        "Agent: Wir haben übrigens auch samstags geöffnet, falls Ihnen das besser passt.",
+        "User: Nein, unter der Woche ist schon okay.",
+    ),
+    (
+        "Agent: Zur Sicherheit: Ist die E-Mail-Adresse, die wir hinterlegt haben, noch aktuell?",
+        "User: Ähm, ich glaube, die hat sich geändert. Ich schicke Ihnen die neue einfach per Mail.",
+    ),
+    (
+        "Agent: Kein Problem. Parkplätze finden Sie direkt im Hof, die Einfahrt ist neben der Apotheke.",
+        "User: Ah, gut zu wissen, danke.",
+    ),
+    (
+        "Agent: Wie sind Sie auf uns aufmerksam geworden, wenn ich fragen darf?",
+        "User: Eine Freundin hat Sie empfohlen. Die war sehr zufrieden.",
+    ),
+    (
+        "Agent: Das freut uns zu hören! Dann trage ich das so ein.",
+        "User: Moment, ich muss kurz in meinen Kalender schauen … ja, passt.",
+    ),
+    (
+        "Agent: Die Kosten für {service} werden vor Ort abgerechnet, Kartenzahlung ist möglich.",
+        "User: Prima. Bar geht aber auch, oder?",
+    ),
+    (
+        "Agent: Selbstverständlich, bar oder mit Karte, wie Sie möchten.",
+        "User: Okay. Und wenn ich mich mal verspäte?",
+    ),
+    (
+        "Agent: Bei bis zu zehn Minuten Verspätung ist das in der Regel kein Problem; rufen Sie dann kurz an.",
+        "User: Verstehe. Dann hoffe ich mal, dass die Bahn pünktlich ist.",
+    ),
 )
 _CLOSINGS = {
-    BOOKING: ("Agent: Perfekt, {name}. Ich habe Ihnen {service} am {date} um {time} Uhr eingetragen. "
-              "Sie bekommen gleich eine Bestätigung per SMS.\nUser: Super, danke!\n"
-              "Agent: Sehr gerne. Auf Wiederhören!"),
-    CANCEL: ("Agent: Ich habe Ihren Termin am {date} um {time} Uhr storniert. Möchten Sie gleich einen "
-             "neuen vereinbaren?\nUser: Nein, ich melde mich dann nochmal. Danke!\n"
-             "Agent: Alles klar. Tschüss!"),
-    RESCHEDULE: ("Agent: Erledigt: Ihr neuer Termin für {service} ist am {date} um {time} Uhr, den alten "
-                 "habe ich freigegeben.\nUser: Vielen Dank, das ging ja schnell.\nAgent: Gern geschehen!"),
-    INFO: ("Agent: Kann ich sonst noch etwas für Sie tun?\nUser: Nein, das war's schon. Danke!\n"
-           "Agent: Sehr gerne. Einen schönen Tag noch!"),
+    BOOKING: (
+        "Agent: Perfekt, {name}. Ich habe Ihnen {service} am {date} um {time} Uhr eingetragen. "
+        "Sie bekommen gleich eine Bestätigung per SMS.\nUser: Super, danke!\n"
+        "Agent: Sehr gerne. Auf Wiederhören!"
+    ),
+    CANCEL: (
+        "Agent: Ich habe Ihren Termin am {date} um {time} Uhr storniert. Möchten Sie gleich einen "
+        "neuen vereinbaren?\nUser: Nein, ich melde mich dann nochmal. Danke!\n"
+        "Agent: Alles klar. Tschüss!"
+    ),
+    RESCHEDULE: (
+        "Agent: Erledigt: Ihr neuer Termin für {service} ist am {date} um {time} Uhr, den alten "
+        "habe ich freigegeben.\nUser: Vielen Dank, das ging ja schnell.\nAgent: Gern geschehen!"
+    ),
+    INFO: (
+        "Agent: Kann ich sonst noch etwas für Sie tun?\nUser: Nein, das war's schon. Danke!\n"
+        "Agent: Sehr gerne. Einen schönen Tag noch!"
+    ),
 }
 _HANGUPS = (
     "User: Hallo? … Hallo?",
@@ -104,9 +152,11 @@ _HANGUPS = (
     "User: Ich wollte eigentlich mit einem Menschen sprechen.\nAgent: Ich verbinde Sie gern mit dem Team.",
     "",
 )
-_REMINDER = ("Agent: Guten Tag {name}, hier ist der Assistent von {company}. Ich rufe an, um Sie an Ihren "
-             "Termin für {service} am {date} um {time} Uhr zu erinnern. Passt das weiterhin?\n"
-             "User: Ja, passt, danke für die Erinnerung.\nAgent: Wunderbar, dann bis dann!")
+_REMINDER = (
+    "Agent: Guten Tag {name}, hier ist der Assistent von {company}. Ich rufe an, um Sie an Ihren "
+    "Termin für {service} am {date} um {time} Uhr zu erinnern. Passt das weiterhin?\n"
+    "User: Ja, passt, danke für die Erinnerung.\nAgent: Wunderbar, dann bis dann!"
+)
 
 
 def _hint(*parts: object) -> int:
