@@ -39,8 +39,14 @@ DATAGUARD = str(Path(sys.executable).parent / "dataguard")
 def timed(command: list[str] | str, *, env: dict | None = None, shell: bool = False) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of the top process alone, polled every 20 ms."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, shell=shell, executable="/bin/bash" if shell else None,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        shell=shell,
+        executable="/bin/bash" if shell else None,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     peak = [0]
 
     def poll() -> None:

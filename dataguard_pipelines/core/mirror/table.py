@@ -128,34 +128,33 @@ class MirrorTable:
     def soft_delete_missing(self, present_ids: set[str], *, grace: int = 2) -> None:
         """Reconciliation: ids the source no longer lists are marked deleted after `grace` misses in a row.
 
-        Never a hard delete: the mirror exists precisely for data the vendor lost or removed."""
+        Never a hard delete: the mirror exists precisely for data the vendor lost or removed. Only ids and
+        counters are read here (not the raw JSON), so memory stays small whatever the mirror's size."""
         with self.conn.transaction():
             rows = self.conn.execute(
-                f"SELECT id, missing_count, raw, content_hash FROM {self.table} WHERE company_id = %s"
-                " AND deleted_at IS NULL",
+                f"SELECT id, missing_count FROM {self.table} WHERE company_id = %s AND deleted_at IS NULL",
                 (self.company_id,),
             ).fetchall()
-            for record_id, missing, raw, digest in rows:
-                if record_id in present_ids:
-                    if missing:
-                        self.conn.execute(
-                            f"UPDATE {self.table} SET missing_count = 0 WHERE company_id = %s AND id = %s",
-                            (self.company_id, record_id),
-                        )
-                    continue
-                if missing + 1 >= grace:
-                    self.conn.execute(
-                        f"UPDATE {self.table} SET deleted_at = %s, missing_count = %s"
-                        " WHERE company_id = %s AND id = %s",
-                        (self.now, missing + 1, self.company_id, record_id),
-                    )
-                    self._history(record_id, "deleted", digest, raw)
-                    self.counts.deleted += 1
-                else:
-                    self.conn.execute(
-                        f"UPDATE {self.table} SET missing_count = %s WHERE company_id = %s AND id = %s",
-                        (missing + 1, self.company_id, record_id),
-                    )
+            back = [rid for rid, missing in rows if rid in present_ids and missing]
+            absent = [(rid, missing) for rid, missing in rows if rid not in present_ids]
+            gone = [rid for rid, missing in absent if missing + 1 >= grace]
+            missed = [rid for rid, missing in absent if missing + 1 < grace]
+            self.conn.execute(
+                f"UPDATE {self.table} SET missing_count = 0 WHERE company_id = %s AND id = ANY(%s)",
+                (self.company_id, back),
+            )
+            self.conn.execute(
+                f"UPDATE {self.table} SET missing_count = missing_count + 1 WHERE company_id = %s AND id = ANY(%s)",
+                (self.company_id, missed),
+            )
+            for record_id in gone:
+                digest, raw = self.conn.execute(
+                    f"UPDATE {self.table} SET deleted_at = %s, missing_count = missing_count + 1"
+                    " WHERE company_id = %s AND id = %s RETURNING content_hash, raw",
+                    (self.now, self.company_id, record_id),
+                ).fetchone()
+                self._history(record_id, "deleted", digest, raw)
+                self.counts.deleted += 1
 
     def load_cursor(self) -> str | None:
         row = self.conn.execute(
