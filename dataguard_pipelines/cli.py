@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date
 from enum import StrEnum
 from functools import wraps
 
@@ -503,6 +504,165 @@ def _verification_table(reports: list[dict]) -> Table:
             "[green]yes[/green]" if r["ok"] else "[red]NO[/red]",
         )
     return table
+
+
+billing_app = typer.Typer(
+    no_args_is_help=True, help="Monthly billing snapshots per company: draft, finalize, verify."
+)
+app.add_typer(billing_app, name="billing")
+
+
+def _billing_month(month: str | None, previous: bool) -> date:
+    from dataguard_pipelines.core.billing.snapshot import parse_month, previous_month
+
+    if bool(month) == previous:
+        raise ConfigError("give exactly one of --month YYYY-MM and --previous-month")
+    return previous_month() if previous else parse_month(month)
+
+
+def _billing_companies(settings: Settings, company: str | None) -> list[str]:
+    from dataguard_pipelines.core.database import protected_database
+    from dataguard_pipelines.core.mirror.companies import live_company_ids
+
+    with protected_database(settings.database_url, settings.home) as db:
+        known = live_company_ids(db)
+    if company is None:
+        return known
+    if company not in known:
+        raise ConfigError(f"unknown company {company}: it is not a live row of the companies table")
+    return [company]
+
+
+@billing_app.command("snapshot")
+@guarded
+def billing_snapshot_command(
+    company: str | None = typer.Option(None, "--company", help="One company (default: all companies)."),
+    month: str | None = typer.Option(None, "--month", help="YYYY-MM."),
+    previous: bool = typer.Option(False, "--previous-month", help="The month before this one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Draft the month's snapshot (replacing an earlier draft, which is kept as archived), as Dagster runs."""
+    from dataguard_pipelines.launch import run_job
+
+    settings = _settings()
+    when = _billing_month(month, previous)
+    companies = _billing_companies(settings, company)
+    results, failed = [], []
+    for company_id in companies:
+        key = f"{company_id}|{when:%Y-%m-%d}"
+        outcome = run_job(
+            settings, "snapshot_billing_job", partition_key=key, dynamic_partitions=("companies", companies)
+        )
+        results.append(
+            {
+                "company": company_id,
+                "month": f"{when:%Y-%m}",
+                "run_id": outcome.run_id,
+                "success": outcome.success,
+                **{k: outcome.metadata.get(k) for k in ("state", "gross_cents", "content_sha256")},
+            }
+        )
+        if not outcome.success:
+            failed.append(outcome.error)
+        elif not as_json:
+            out.print(
+                f"[green]ok[/green] company {company_id} {when:%Y-%m}: draft, gross "
+                f"{outcome.metadata['gross_cents'] / 100:.2f}, sha256 {outcome.metadata['content_sha256'][:16]}…"
+            )
+    if as_json:
+        _emit_json(results)
+    if failed:
+        raise DataguardError(
+            failed[0] if len(failed) == 1 else f"{len(failed)} snapshots failed; first: {failed[0]}"
+        )
+
+
+@billing_app.command("finalize")
+@guarded
+def billing_finalize(
+    company: str | None = typer.Option(None, "--company", help="One company (default: all with a draft)."),
+    month: str | None = typer.Option(None, "--month", help="YYYY-MM."),
+    previous: bool = typer.Option(False, "--previous-month", help="The month before this one."),
+    retention_years: int = typer.Option(
+        10, "--retention-years", min=1, max=100, help="Object Lock retention."
+    ),
+) -> None:
+    """Seal the newest draft: written once (S3 Object Lock COMPLIANCE / read-only files), recorded in the ledger."""
+    from dataguard_pipelines.core.billing.snapshot import finalize, partitions
+
+    settings = _settings()
+    when = _billing_month(month, previous)
+    store, keyring = _store(settings), _keyring(settings)
+    companies = [company] if company else [c for c, m in partitions(store, when)]
+    if not companies:
+        raise StoreError(f"no billing drafts for {when:%Y-%m}; run `dataguard billing snapshot` first")
+    for company_id in companies:
+        snapshot = finalize(store, keyring, company_id, when, retention_years=retention_years)
+        out.print(
+            f"[green]finalized[/green] company {company_id} {when:%Y-%m}: manifest sha256 "
+            f"{snapshot.manifest_sha256}, retained until {snapshot.manifest['retain_until'][:10]}"
+        )
+
+
+@billing_app.command("amend")
+@guarded
+def billing_amend(
+    company: str = typer.Option(..., "--company", help="The company."),
+    month: str = typer.Option(..., "--month", help="YYYY-MM."),
+    reason: str = typer.Option(..., "--reason", help="Why the finalized month is corrected."),
+) -> None:
+    """Correct a finalized month: a new write-once version that references the finalized one."""
+    from dataguard_pipelines.core.billing.snapshot import amend, parse_month
+    from dataguard_pipelines.core.database import protected_database
+
+    settings = _settings()
+    with protected_database(settings.database_url, settings.home) as db, db.connect() as conn:
+        snapshot = amend(
+            conn, _store(settings), _keyring(settings), company, parse_month(month), reason=reason
+        )
+    out.print(
+        f"[green]amended[/green] company {company} {month}: {snapshot.manifest['version_id']}, gross "
+        f"{snapshot.manifest['summary']['gross_cents'] / 100:.2f}"
+    )
+
+
+@billing_app.command("verify")
+@guarded
+def billing_verify(
+    month: str | None = typer.Option(None, "--month", help="Only YYYY-MM."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A table per company: state, totals, checksum OK (drafts are recomputed from the source)."""
+    from dataguard_pipelines.core.billing.snapshot import parse_month, verify_snapshots
+    from dataguard_pipelines.core.database import protected_database
+
+    settings = _settings()
+    with protected_database(settings.database_url, settings.home) as db, db.connect() as conn:
+        checks = verify_snapshots(
+            _store(settings), _keyring(settings), conn=conn, month=parse_month(month) if month else None
+        )
+    if as_json:
+        _emit_json([c.as_dict() for c in checks])
+    else:
+        table = Table(title="billing snapshots")
+        for column in ("company", "month", "state", "net", "gross", "checksum OK"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(
+                c.company_id,
+                c.month,
+                c.state,
+                f"{(c.net_cents or 0) / 100:.2f}",
+                f"{(c.gross_cents or 0) / 100:.2f}",
+                "[green]yes[/green]" if c.ok else "[red]NO[/red]",
+            )
+        out.print(table)
+        for c in checks:
+            for problem in c.problems:
+                err.print(f"[red]company {c.company_id} {c.month}[/red]: {problem}", highlight=False)
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise VerificationError(f"{len(bad)} billing snapshot(s) do not verify")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from rich.console import Console
 
+from dataguard_pipelines.core.billing.snapshot import previous_month
 from dataguard_pipelines.core.credentials import CredentialStore
 from dataguard_pipelines.core.database import protected_database
 from dataguard_pipelines.core.keys import Keyring
@@ -76,6 +77,20 @@ def run_demo(
                     ok = ok and verified.success
                     for name, passed in verified.checks.items():
                         checks.setdefault(name, []).append(passed)
+            month = previous_month()
+            with err.status(f"billing snapshots of {month:%Y-%m} for {len(companies)} companies…"):
+                for company in companies:
+                    billed = run_job(
+                        settings,
+                        "snapshot_billing_job",
+                        partition_key=f"{company}|{month:%Y-%m-%d}",
+                        dynamic_partitions=("companies", companies),
+                    )
+                    ok = ok and billed.success
+                    if not billed.success:
+                        err.print(f"[red]billing of company {company} failed[/red]: {billed.error}")
+                intact = run_job(settings, "check_billing_job")
+            checks.update({name: [passed] for name, passed in intact.checks.items()})
             out.print("\n[bold]continuity report[/bold]")
             for name, results in sorted(checks.items()):
                 scope = f" ({sum(results)}/{len(results)} companies)" if len(results) > 1 else ""

@@ -12,6 +12,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -44,9 +45,14 @@ class Store:
         return f"{self.root}/{key}"
 
     @contextlib.contextmanager
-    def open_write(self, key: str) -> Iterator[BinaryIO]:
-        """Write a new object; it appears at `key` only if the block finishes without an exception."""
+    def open_write(self, key: str, *, lock_until: datetime | None = None) -> Iterator[BinaryIO]:
+        """Write a new object; it appears at `key` only if the block finishes without an exception.
+
+        `lock_until` makes it write-once: S3 Object Lock in COMPLIANCE mode until then (the bucket must have
+        Object Lock enabled), a read-only file locally; an existing object at `key` is then refused."""
         final = self._path(key)
+        if lock_until is not None and self.exists(key):
+            raise StoreError(f"{self.uri(key)} already exists and is write-once; nothing was changed")
         if self.is_local:
             tmp = f"{final}.tmp-{uuid.uuid4().hex[:12]}"
             self._guard(lambda: self.fs.makedirs(os.path.dirname(final), exist_ok=True), key)
@@ -56,6 +62,8 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
                 handle.close()
+                if lock_until is not None:
+                    os.chmod(tmp, 0o444)
                 self._guard(lambda: os.replace(tmp, final), key)
             except BaseException as exc:
                 handle.close()
@@ -64,7 +72,12 @@ class Store:
                 self._translate(exc, key)
                 raise
             return
-        handle = self._guard(lambda: self.fs.open(final, "wb", block_size=S3_BLOCK_BYTES), key)
+        lock = (
+            {}
+            if lock_until is None
+            else {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": lock_until}
+        )
+        handle = self._guard(lambda: self.fs.open(final, "wb", block_size=S3_BLOCK_BYTES, **lock), key)
         try:
             yield handle
         except BaseException as exc:
@@ -75,8 +88,8 @@ class Store:
             raise
         self._guard(handle.close, key)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        with self.open_write(key) as handle:
+    def put_bytes(self, key: str, data: bytes, *, lock_until: datetime | None = None) -> None:
+        with self.open_write(key, lock_until=lock_until) as handle:
             handle.write(data)
 
     def open_read(self, key: str) -> BinaryIO:

@@ -13,7 +13,6 @@ import pytest
 
 from dataguard_pipelines.core.credentials import CredentialStore
 from dataguard_pipelines.core.keys import Keyring
-from dataguard_pipelines.definitions import defs
 from dataguard_pipelines.defs.external.assets import calcom_bookings, calcom_event_types, retell_calls
 from dataguard_pipelines.defs.external.checks import mirror_checks
 from dataguard_pipelines.defs.external.jobs import mirror_external_every_30_min
@@ -41,8 +40,8 @@ def test_company_sensor_keeps_partitions_in_step_with_the_companies_table(app_db
         assert sorted(added.partition_keys) == ["42", "85"] and list(deleted.partition_keys) == ["999"]
 
 
-def test_every_thirty_minutes_one_run_per_company():
-    schedule = defs().resolve_schedule_def("mirror_external_every_30_min")
+def test_every_thirty_minutes_one_run_per_company(definitions):
+    schedule = definitions.resolve_schedule_def("mirror_external_every_30_min")
     assert schedule.cron_schedule == "*/30 * * * *"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("companies", ["42", "85"])

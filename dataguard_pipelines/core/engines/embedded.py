@@ -151,19 +151,7 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(user)
         port = _free_port()
-        args = [
-            str(embedded_bin_dir() / "pg_ctl"),
-            "-D",
-            str(self.pgdata),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.data_dir / "server.log"),
-            "-o",
-            f"-p {port}",
-            "start",
-        ]
+        args = [*self._pg_ctl(), "-l", str(self.data_dir / "server.log"), "-o", f"-p {port}", "start"]
         started = time.monotonic()
         result = _run_as(user, args)
         if result.returncode != 0:
@@ -202,18 +190,12 @@ class EmbeddedPostgres:
         )
         (self.pgdata / "pg_hba.conf").write_text(hba)
 
+    def _pg_ctl(self) -> list[str]:
+        """pg_ctl on this data directory, waiting up to 60 s for the server."""
+        return [str(embedded_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60"]
+
     def _stop(self) -> None:
-        args = [
-            str(embedded_bin_dir() / "pg_ctl"),
-            "-D",
-            str(self.pgdata),
-            "-w",
-            "-t",
-            "60",
-            "-m",
-            "fast",
-            "stop",
-        ]
+        args = [*self._pg_ctl(), "-m", "fast", "stop"]
         result = _run_as(_service_user(), args)
         if result.returncode != 0:
             log.warning(

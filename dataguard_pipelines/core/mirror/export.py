@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from dataguard_pipelines.core.archive import ArchiveWriter, iter_archive
 from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.sealed_parquet import read_sealed_parquet, sealed_parquet
 from dataguard_pipelines.core.store import Store
 
 BATCH_ROWS = 5_000
@@ -94,18 +93,14 @@ def export_mirror(
 
 
 def _write_parquet(conn, store, keyring, key, schema, query, params, *, skip_if_empty=False) -> int:
-    rows = 0
     batches = _batches(conn, query, params, schema)
     first = next(batches, None)
     if first is None and skip_if_empty:
         return 0
-    with store.open_write(key) as sink, ArchiveWriter(sink, keyring) as archive:
-        with pq.ParquetWriter(_WriteOnly(archive), schema, compression="none") as writer:
-            for batch in itertools.chain([first] if first is not None else [], batches):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        archive.close()
-    return rows
+    with sealed_parquet(store, key, keyring, schema) as out:
+        for batch in itertools.chain([first] if first is not None else [], batches):
+            out.write_batch(batch)
+    return out.rows
 
 
 def _batches(conn, query, params, schema) -> Iterator[pa.RecordBatch]:
@@ -117,36 +112,6 @@ def _batches(conn, query, params, schema) -> Iterator[pa.RecordBatch]:
             )
 
 
-class _WriteOnly:
-    """The file-like surface pyarrow needs, in front of an ArchiveWriter (zstd does the compressing)."""
-
-    def __init__(self, archive: ArchiveWriter) -> None:
-        self.archive, self.position, self.closed = archive, 0, False
-
-    def write(self, data) -> int:
-        chunk = bytes(data)
-        self.archive.write(chunk)
-        self.position += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        return self.position
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-
 def read_mirror_snapshot(store: Store, keyring: Keyring, key: str) -> pa.Table:
     """Decrypt and read one snapshot (verification and tests; snapshots are bounded by one company)."""
-    with store.open_read(key) as handle:
-        data = b"".join(iter_archive(handle, keyring, name=store.uri(key)))
-    return pq.read_table(pa.BufferReader(data))
+    return read_sealed_parquet(store, keyring, key)

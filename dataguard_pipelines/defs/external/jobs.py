@@ -5,6 +5,7 @@ import dagster as dg
 from dataguard_pipelines.defs.external.partitions import companies_partitions
 
 MIRRORS = dg.AssetSelection.groups("external")
+MIRROR_ASSETS = ("calcom_event_types", "calcom_bookings", "retell_calls")
 
 mirror_external_job = dg.define_asset_job(
     "mirror_external_job",
@@ -22,65 +23,42 @@ verify_mirrors_job = dg.define_asset_job(
 )
 
 
-def _per_company(context: dg.ScheduleEvaluationContext, job_name: str, mode: str | None):
-    companies = context.instance.get_dynamic_partitions(companies_partitions.name)
-    if not companies:
-        return dg.SkipReason("no company partitions yet (company_partitions_sensor adds them)")
-    stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
-    config = None
-    if mode:
-        config = {
-            "ops": {
-                name: {"config": {"mode": mode}}
-                for name in ("calcom_event_types", "calcom_bookings", "retell_calls")
-            }
-        }
-    return [
-        dg.RunRequest(
-            run_key=f"{job_name}:{mode}:{company}:{stamp}",
-            partition_key=company,
-            run_config=config,
-            tags={"company": company},
-        )
-        for company in companies
-    ]
+def company_schedule(name: str, cron: str, job, mode: str | None) -> dg.ScheduleDefinition:
+    """A schedule that launches one run per company partition (`mode` goes into each mirror's config)."""
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=cron,
+        job=job,
+        execution_timezone="Europe/Berlin",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        companies = context.instance.get_dynamic_partitions(companies_partitions.name)
+        if not companies:
+            return dg.SkipReason("no company partitions yet (company_partitions_sensor adds them)")
+        stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        config = {"ops": {r: {"config": {"mode": mode}} for r in MIRROR_ASSETS}} if mode else None
+        return [
+            dg.RunRequest(
+                run_key=f"{name}:{company}:{stamp}",
+                partition_key=company,
+                run_config=config,
+                tags={"company": company},
+            )
+            for company in companies
+        ]
+
+    return _schedule
 
 
-@dg.schedule(
-    cron_schedule="*/30 * * * *",
-    job=mirror_external_job,
-    execution_timezone="Europe/Berlin",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+mirror_external_every_30_min = company_schedule(
+    "mirror_external_every_30_min", "*/30 * * * *", mirror_external_job, "incremental"
 )
-def mirror_external_every_30_min(context: dg.ScheduleEvaluationContext):
-    return _per_company(context, "mirror", "incremental")
-
-
-@dg.schedule(
-    cron_schedule="20 3 * * *",
-    job=mirror_external_job,
-    execution_timezone="Europe/Berlin",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+mirror_external_daily_sweep = company_schedule(
+    "mirror_external_daily_sweep", "20 3 * * *", mirror_external_job, "sweep"
 )
-def mirror_external_daily_sweep(context: dg.ScheduleEvaluationContext):
-    return _per_company(context, "mirror", "sweep")
-
-
-@dg.schedule(
-    cron_schedule="40 3 * * 0",
-    job=mirror_external_job,
-    execution_timezone="Europe/Berlin",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+mirror_external_weekly_reconcile = company_schedule(
+    "mirror_external_weekly_reconcile", "40 3 * * 0", mirror_external_job, "reconcile"
 )
-def mirror_external_weekly_reconcile(context: dg.ScheduleEvaluationContext):
-    return _per_company(context, "mirror", "reconcile")
-
-
-@dg.schedule(
-    cron_schedule="50 4 * * *",
-    job=verify_mirrors_job,
-    execution_timezone="Europe/Berlin",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def verify_mirrors_daily(context: dg.ScheduleEvaluationContext):
-    return _per_company(context, "verify", None)
+verify_mirrors_daily = company_schedule("verify_mirrors_daily", "50 4 * * *", verify_mirrors_job, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -105,6 +106,7 @@ def test_incremental_sync_picks_up_every_kind_of_change(mirror, emulators):
     state.update_booking(second["id"], title="Renamed by the customer")
     state.cancel_booking(third["id"], reason="sick")
     _old, new = state.reschedule_booking(first["id"], start=now + timedelta(days=5))
+    _wait_until_past(new["updatedAt"])
     result = _sync("calcom_bookings", mirror, emulators)
     assert (result.new, result.changed) == (
         2,
@@ -182,11 +184,19 @@ def test_faults_mid_sync_never_lose_or_duplicate_records(mirror, emulators, faul
     assert _verify("calcom_bookings", mirror, emulators).ok
 
 
+def _wait_until_past(updated_at: str) -> None:
+    """The emulator keeps updatedAt strictly increasing in 1 ms steps, which can run ahead of the wall clock
+    after many quick changes; a sync asks only up to its own start, so let the stamps fall into the past."""
+    stamp = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+    time.sleep(max(0.0, (stamp - datetime.now(UTC)).total_seconds()) + 0.05)
+
+
 def test_a_failed_sync_does_not_move_the_cursor(mirror, emulators):
     state, calcom, _ = emulators
     first = _sync("calcom_bookings", mirror, emulators)
     for i in range(300):
-        state.add_booking(COMPANY, start=datetime(2026, 2, 1, tzinfo=UTC) + timedelta(hours=i))
+        added = state.add_booking(COMPANY, start=datetime(2026, 2, 1, tzinfo=UTC) + timedelta(hours=i))
+    _wait_until_past(added["updatedAt"])
     calcom.faults.fail_next(50)
     with pytest.raises(ApiError):
         _sync("calcom_bookings", mirror, emulators, max_tries=2)
