@@ -8,6 +8,7 @@ Nothing that looks complete is ever left half-written, and published objects are
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import uuid
@@ -101,6 +102,21 @@ class Store:
         except Exception as exc:
             self._translate(exc, key)
             raise
+
+    def copy(self, source: str, target: str, *, lock_until: datetime | None = None) -> None:
+        """Stream one object to a new key (never through memory whole); `lock_until` as in open_write."""
+        with self.open_read(source) as reader, self.open_write(target, lock_until=lock_until) as writer:
+            while block := reader.read(READ_BLOCK_BYTES):
+                writer.write(block)
+
+    def sha256(self, key: str) -> tuple[str, int]:
+        """SHA-256 and size of a stored object, streamed."""
+        digest, size = hashlib.sha256(), 0
+        with self.open_read(key) as reader:
+            while block := reader.read(READ_BLOCK_BYTES):
+                digest.update(block)
+                size += len(block)
+        return digest.hexdigest(), size
 
     def get_bytes(self, key: str) -> bytes:
         with self.open_read(key) as handle:

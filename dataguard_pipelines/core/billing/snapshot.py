@@ -121,9 +121,7 @@ def finalize(
     lock_until = datetime.now(UTC) + timedelta(days=365 * retention_years)
     final_prefix = f"{partition_prefix(company_id, month)}/final"
     for name in FILES:
-        store.put_bytes(
-            f"{final_prefix}/{name}", store.get_bytes(f"{draft.prefix}/{name}"), lock_until=lock_until
-        )
+        store.copy(f"{draft.prefix}/{name}", f"{final_prefix}/{name}", lock_until=lock_until)
     manifest = {
         **draft.manifest,
         "state": "finalized",
@@ -425,7 +423,7 @@ def _verify_files(store: Store, snapshot: Snapshot, *, raise_on_error: bool = Tr
     for name, expected in snapshot.manifest["files"].items():
         key = f"{snapshot.prefix}/{name}"
         try:
-            digest = hashlib.sha256(store.get_bytes(key)).hexdigest()
+            digest, _ = store.sha256(key)
         except StoreError as exc:
             problems.append(str(exc))
             continue
