@@ -31,7 +31,7 @@ from dataguard_pipelines.core.errors import (
 )
 from tests.clients.fault_server import DroppingServer, FakeClock, FaultServer, closed_port_url
 
-KEY = "cal_live_0123456789abcdef_SECRET"
+KEY = "cal_test_fake_0123_SECRET"  # shaped like a key, never a real one
 
 
 @pytest.fixture(scope="module")
