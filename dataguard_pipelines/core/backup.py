@@ -25,7 +25,6 @@ from dataguard_pipelines.core.manifest import (
     Manifest,
     StoredObject,
     TableEntry,
-    list_manifests,
     utc_now_iso,
 )
 from dataguard_pipelines.core.progress import Progress, ProgressFn, Throttle
@@ -163,6 +162,7 @@ class CopySplitter:
         self._header = ""
         self._rows = 0
         self._carry = b""
+        self._line_start = True
         self._writer: ArchiveWriter | None = None
         self._sink_cm = None
         self._misc_cm = store.open_write(f"{prefix}/misc.sql.dgar")
@@ -188,25 +188,30 @@ class CopySplitter:
             pos = self._feed_copy(buf, pos)
 
     def _feed_copy(self, buf: bytes, pos: int) -> int:
-        """Write COPY data up to its terminator line; returns where the caller continues."""
-        if buf.startswith(TERMINATOR, pos):
-            self._close_table()
-            return pos + len(TERMINATOR)
-        if len(buf) - pos < len(TERMINATOR) and TERMINATOR.startswith(buf[pos:]):
-            self._carry = buf[pos:]
-            return len(buf)
+        """Write COPY data up to its terminator line; returns where the caller continues.
+
+        The terminator is the line `\\.`; in the data a backslash is always escaped, so `\\.` can only
+        be the terminator when it starts a line. `_line_start` says whether `pos` does."""
+        if self._line_start:
+            if buf.startswith(TERMINATOR, pos):
+                self._close_table()
+                return pos + len(TERMINATOR)
+            if len(buf) - pos < len(TERMINATOR) and TERMINATOR.startswith(buf[pos:]):
+                self._carry = buf[pos:]  # too short to decide: wait for the next read
+                return len(buf)
         end = buf.find(b"\n" + TERMINATOR, pos)
         if end >= 0:
             self._write_rows(buf[pos : end + 1])
             self._close_table()
             return end + 1 + len(TERMINATOR)
-        # keep a possible partial "\n\\." at the end for the next chunk
-        cut = len(buf) - len(TERMINATOR)
-        last_newline = buf.rfind(b"\n", max(pos, cut), len(buf))
-        keep_from = last_newline + 1 if last_newline >= 0 else len(buf)
-        if keep_from > pos:
-            self._write_rows(buf[pos:keep_from])
-        self._carry = buf[keep_from:]
+        last_newline = buf.rfind(b"\n", pos)
+        rest = buf[last_newline + 1 :] if last_newline >= 0 else None
+        if rest is not None and len(rest) < len(TERMINATOR) and TERMINATOR.startswith(rest):
+            self._write_rows(buf[pos : last_newline + 1])  # the line after it may be the terminator
+            self._carry, self._line_start = rest, True
+        else:
+            self._write_rows(buf[pos:])
+            self._line_start = False
         return len(buf)
 
     def _write_rows(self, data: bytes) -> None:
@@ -221,6 +226,7 @@ class CopySplitter:
         self._sink_cm = self.store.open_write(f"{self.prefix}/{self._key}")
         self._writer = ArchiveWriter(self._sink_cm.__enter__(), self.keyring, level=self.level)
         self.current_table, self._header, self._rows = match.group(1), header, 0
+        self._line_start = True
 
     def _close_table(self) -> None:
         info = self._writer.close()
@@ -292,14 +298,10 @@ def _publish(store: Store, manifest: Manifest) -> Manifest:
 
 
 def _drop_replaced(store: Store, manifest: Manifest) -> None:
-    """A re-run of a partition replaces it: once the new manifest is published, older sets go."""
-    partition_prefix = f"backups/{manifest.backup_type}/{manifest.partition}"
-    for old in list_manifests(store, manifest.backup_type):
-        if old.partition == manifest.partition and old.backup_id != manifest.backup_id:
-            log.info("replacing %s with %s", old.backup_id, manifest.backup_id)
-            store.delete_prefix(old.prefix)
-    # sets without a manifest were killed mid-run; the backup lock guarantees none is running now
-    published = {m.backup_id for m in list_manifests(store, manifest.backup_type)}
-    for key in store.glob(f"{partition_prefix}/*"):
-        if key.rsplit("/", 1)[-1] not in published:
+    """A re-run of a partition replaces it: once the new manifest is published, every other set of the
+    partition goes: earlier published ones, and sets without a manifest that a killed run left behind (the
+    backup lock guarantees that none of them is still being written)."""
+    for key in store.glob(f"backups/{manifest.backup_type}/{manifest.partition}/*"):
+        if key.rsplit("/", 1)[-1] != manifest.backup_id:
+            log.info("replacing %s with %s", key.rsplit("/", 1)[-1], manifest.backup_id)
             store.delete_prefix(key)

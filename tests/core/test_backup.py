@@ -108,7 +108,7 @@ def test_failed_pg_dump_leaves_nothing_behind(pg15_server, new_database, local_s
     assert _files(local_store) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30))
 def test_copy_splitter_routes_blocks_whatever_the_read_boundaries(tmp_path_factory, cuts):
     tmp = tmp_path_factory.mktemp("split")
@@ -204,3 +204,17 @@ def test_killed_backup_leaves_nothing_that_looks_complete(
     replacement = run_full_backup(PostgresDatabase(url), local_store, keyring, partition="p").manifest
     assert list_manifests(local_store) == [replacement]
     assert all(replacement.backup_id in f for f in _files(local_store))  # the orphan was swept
+
+
+def test_copy_splitter_finds_no_terminator_inside_an_escaped_backslash_at_any_single_cut(tmp_path):
+    """`2\\t\\\\.` ends in backslash-dot-newline without being the terminator, wherever a read splits it."""
+    store, keyring = Store(tmp_path.as_uri()), Keyring.create(tmp_path / "k.json")
+    rows = b"1\ta\n2\t\\\\.\n3\t\\\\\n"
+    stream = b"COPY public.a (id, v) FROM stdin;\n" + rows + b"\\.\n"
+    for cut in range(1, len(stream)):
+        splitter = CopySplitter(store, keyring, f"cut{cut}", level=1)
+        splitter.feed(stream[:cut])
+        splitter.feed(stream[cut:])
+        [table], _ = splitter.finish()
+        assert table.rows == 3, cut
+        assert _plain(store, keyring, f"cut{cut}/{table.object.key}") == rows, cut
