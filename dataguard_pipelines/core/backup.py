@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from dataguard_pipelines import __version__
 from dataguard_pipelines.core.archive import ArchiveWriter
+from dataguard_pipelines.core.capture.slot import capture_enabled, slot_snapshot
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase, Snapshot
 from dataguard_pipelines.core.errors import SourceError
 from dataguard_pipelines.core.keys import Keyring
@@ -64,8 +65,12 @@ def run_full_backup(
     partition: str,
     level: int = 1,
     progress: ProgressFn | None = None,
+    capture_slot: str | None = None,
 ) -> BackupResult:
-    """Take, seal, store and publish one full backup; replaces earlier backups of the same partition."""
+    """Take, seal, store and publish one full backup; replaces earlier backups of the same partition.
+
+    When `capture_slot` exists on the database, the snapshot comes from a temporary replication slot: an
+    exact cut that point-in-time restore continues from with the slot's change stream."""
     report = Throttle(progress)
     started = time.monotonic()
     started_at = utc_now_iso()
@@ -73,7 +78,9 @@ def run_full_backup(
     prefix = f"backups/full/{partition}/{backup_id}"
     info = db.server_info()
     tools = db.tools(info)
-    with db.backup_lock(), db.exported_snapshot() as (snapshot, snap_conn):
+    use_slot = capture_slot is not None and capture_enabled(db, capture_slot)
+    consistent = slot_snapshot(db, capture_slot) if use_slot else db.exported_snapshot()
+    with db.backup_lock(), consistent as (snapshot, snap_conn):
         estimate = _estimate_bytes(snap_conn)
         matviews = _populated_matviews(snap_conn)
         report(Progress("schema", 0, estimate, "pg_dump --schema-only"), force=True)

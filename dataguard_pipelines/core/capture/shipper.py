@@ -1,0 +1,293 @@
+"""One shipping cycle: decode what the slot holds, seal it into segments, then let the slot forget it.
+
+Exactly once, without trusting the slot's memory: the store is the truth. A cycle peeks (never consumes),
+skips every transaction whose commit the store already holds, publishes new segments, and only then
+advances the slot. A crash anywhere in between repeats work; it never loses or duplicates a transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ..engines.postgres import PostgresDatabase, _first_line
+from ..errors import BusyError, SourceError
+from ..keys import Keyring
+from ..store import Store
+from .decoding import Commit, parse_event
+from .lsn import format_lsn, parse_lsn
+from .segments import (
+    Heartbeat,
+    Segment,
+    SegmentWriter,
+    list_chains,
+    list_segments,
+    read_heartbeat,
+    record_chain,
+    write_heartbeat,
+)
+from .slot import DECODING_SESSION, create_slot, prepare_capture, slot_status
+
+log = logging.getLogger(__name__)
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+"""Start a new segment after this much decoded text (at a transaction boundary)."""
+SPOOL_BYTES = 16 * 1024 * 1024
+"""A transaction larger than this waits for its COMMIT in a temporary file instead of memory."""
+COMMIT_MARGIN = timedelta(seconds=1)
+"""A commit's timestamp is taken just before its WAL record; the heartbeat claims a little less than it saw."""
+FETCH_ROWS = 5000
+
+
+@dataclass
+class ShipResult:
+    slot: str
+    segments: list[Segment] = field(default_factory=list)
+    through_lsn: str = ""
+    through_at: datetime | None = None
+    created_slot: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def transactions(self) -> int:
+        return sum(s.transactions for s in self.segments)
+
+    @property
+    def changes(self) -> int:
+        return sum(s.changes for s in self.segments)
+
+    @property
+    def sealed_bytes(self) -> int:
+        return sum(s.sealed_bytes for s in self.segments)
+
+
+def ship_changes(
+    db: PostgresDatabase,
+    store: Store,
+    keyring: Keyring,
+    slot: str,
+    *,
+    level: int = 1,
+    segment_bytes: int = SEGMENT_BYTES,
+    lock_wait_s: float = 120.0,
+    on_segment: Callable[[Segment], None] | None = None,
+) -> ShipResult:
+    """Ship every transaction committed so far; creates the slot (and starts a chain) when there is none."""
+    started = time.monotonic()
+    result = ShipResult(slot=slot)
+    with _capture_lock(db, slot, lock_wait_s) as conn:
+        status = slot_status(db, slot)
+        if status.lost:
+            raise SourceError(
+                f"replication slot {slot!r} on {db.display} lost WAL it still needed (max_slot_wal_keep_size); "
+                "changes are missing: run `dataguard capture --recreate-slot`, then a full backup"
+            )
+        if not status.exists:
+            prepare_capture(db)
+            created = create_slot(db, slot)
+            record_chain(store, slot, created.lsn, created.created_at)
+            result.created_slot = True
+            log.info("created replication slot %s at %s: a new gap-free chain starts there", slot, created.lsn)
+            status = slot_status(db, slot)
+        position = _shipped_position(store, slot, status)
+        flush_lsn, server_now = conn.execute(
+            "SELECT pg_current_wal_flush_lsn()::text, statement_timestamp()"
+        ).fetchone()
+        conn.commit()
+        writer: SegmentWriter | None = None
+        try:
+            for records, commit_lsn, committed_at in _transactions(conn, slot, flush_lsn, position):
+                if writer is None:
+                    writer = SegmentWriter(store, keyring, slot, position, level=level)
+                writer.write_transaction(records, commit_lsn, committed_at)
+                if writer.content_bytes >= segment_bytes:
+                    position = _publish(writer, result, on_segment)
+                    writer = None
+            if writer is not None:
+                position = _publish(writer, result, on_segment)
+                writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        chain = list_chains(store, slot)[-1]
+        through_at = (server_now - COMMIT_MARGIN).astimezone(UTC)
+        write_heartbeat(  # before the slot moves: a crash in between must not look like a gap
+            store,
+            Heartbeat(
+                slot=slot,
+                chain_lsn=chain.lsn,
+                through_lsn=flush_lsn,
+                through_at=through_at.isoformat(),
+                written_at=datetime.now(UTC).isoformat(),
+            ),
+        )
+        _advance(conn, slot, flush_lsn)
+        result.through_lsn, result.through_at = flush_lsn, through_at
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _publish(writer: SegmentWriter, result: ShipResult, on_segment) -> int:
+    segment = writer.publish()
+    result.segments.append(segment)
+    log.info(
+        "segment %s..%s: %d transactions, %d changes, %d bytes sealed",
+        segment.start_lsn,
+        segment.end_lsn,
+        segment.transactions,
+        segment.changes,
+        segment.sealed_bytes,
+    )
+    if on_segment is not None:
+        on_segment(segment)
+    return segment.end
+
+
+def _shipped_position(store: Store, slot: str, status) -> int:
+    """Where the store's stream ends: the newest segment's end, or the current chain's start.
+
+    A slot that was advanced past what the store covers (another shipper with another store, a wiped
+    store) means changes in between are gone: a new chain starts at the slot's position, and the gap
+    stays visible."""
+    chains = list_chains(store, slot)
+    confirmed = parse_lsn(status.confirmed_lsn)
+    if not chains:
+        record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC))
+        return confirmed
+    chain = chains[-1]
+    segments = [s for s in list_segments(store, slot) if s.end > chain.start]
+    position = max([chain.start, *(s.end for s in segments)])
+    heartbeat = read_heartbeat(store, slot)
+    covered = position
+    if heartbeat is not None and heartbeat.chain_lsn == chain.lsn:
+        covered = max(covered, heartbeat.through)
+    if confirmed > covered:
+        log.warning(
+            "slot %s is at %s but the store's stream ends at %s: starting a new chain (a gap)",
+            slot,
+            status.confirmed_lsn,
+            format_lsn(position),
+        )
+        record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC))
+        return confirmed
+    return position
+
+
+def _transactions(conn, slot: str, upto: str, shipped: int):
+    """(records, commit_lsn, committed_at) of each non-empty transaction committed after `shipped`."""
+    with conn.cursor(name=f"dataguard_peek_{slot}") as cur:
+        cur.itersize = FETCH_ROWS
+        cur.execute(
+            "SELECT (lsn - '0/0'::pg_lsn)::bigint, xid::text::bigint, data"
+            " FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, NULL,"
+            " 'include-xids', '1', 'include-timestamp', '1')",
+            (slot, upto),
+        )
+        spool = _Spool()
+        in_transaction = False
+        for lsn, xid, data in cur:
+            if data.startswith("BEGIN "):
+                spool.reset()
+                in_transaction = True
+                spool.add((lsn, xid, data))
+            elif data.startswith("COMMIT "):
+                spool.add((lsn, xid, data))
+                in_transaction = False
+                if lsn > shipped and spool.count > 2:
+                    event = parse_event(data)
+                    assert isinstance(event, Commit)
+                    yield spool.records(), lsn, event.committed_at
+                spool.reset()
+            elif in_transaction:
+                spool.add((lsn, xid, data))
+        spool.reset()
+    conn.commit()
+
+
+class _Spool:
+    """The records of the open transaction: in memory while small, in a temporary file when large."""
+
+    def __init__(self) -> None:
+        self._records: list = []
+        self._bytes = 0
+        self._file = None
+        self.count = 0
+
+    def add(self, record) -> None:
+        self.count += 1
+        if self._file is None:
+            self._records.append(record)
+            self._bytes += len(record[2])
+            if self._bytes > SPOOL_BYTES:
+                import pickle
+
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by reset()
+                for item in self._records:
+                    pickle.dump(item, self._file)
+                self._records = []
+        else:
+            import pickle
+
+            pickle.dump(record, self._file)
+
+    def records(self):
+        if self._file is None:
+            return self._records
+        import pickle
+
+        self._file.seek(0)
+        out = []
+        with contextlib.suppress(EOFError):
+            while True:
+                out.append(pickle.load(self._file))
+        return out
+
+    def reset(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._records = []
+        self._bytes = 0
+        self.count = 0
+
+
+def _advance(conn, slot: str, lsn: str) -> None:
+    """Let the slot release WAL before `lsn`; everything before it is in the store now."""
+    try:
+        conn.execute(
+            "SELECT pg_replication_slot_advance(slot_name, %s::pg_lsn) FROM pg_replication_slots"
+            " WHERE slot_name = %s AND confirmed_flush_lsn < %s::pg_lsn",
+            (lsn, slot, lsn),
+        )
+        conn.commit()
+    except Exception as exc:
+        raise SourceError(f"cannot advance replication slot {slot!r}: {_first_line(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _capture_lock(db: PostgresDatabase, slot: str, wait_s: float):
+    """One shipper per slot: the daemon and an hourly seal take turns instead of racing."""
+    conn = db.connect(autocommit=False)
+    try:
+        for name, value in DECODING_SESSION.items():
+            conn.execute(f"SET {name} = '{value}'")
+        conn.execute(f"SET lock_timeout = '{int(wait_s * 1000)}ms'")
+        key = int.from_bytes(hashlib.sha256(f"dataguard-capture:{slot}".encode()).digest()[:8], "big", signed=True)
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except Exception as exc:
+            raise BusyError(f"another dataguard shipper holds slot {slot!r}; it did not finish within {wait_s:.0f} s") from exc
+        conn.execute("SET lock_timeout = 0")
+        conn.commit()
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.close()

@@ -1,0 +1,230 @@
+"""The capture slot on the protected database: creating it, preparing the schema for it, watching it.
+
+One permanent logical slot (plugin `test_decoding`) holds back the WAL that has not been shipped yet. Full
+backups take their snapshot from a short-lived TEMPORARY slot created with EXPORT_SNAPSHOT: its consistent
+point is an exact cut, every transaction committed before it is in the dump and every later one is in the
+permanent slot's stream (see docs/architecture.md, "PITR").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..engines.postgres import PostgresDatabase, Snapshot, _first_line
+from ..errors import ConfigError, SourceError
+from .lsn import parse_lsn
+
+PLUGIN = "test_decoding"
+DDL_PREFIX = "dataguard.ddl"
+DECODING_SESSION = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "postgres", "bytea_output": "hex"}
+
+# A DDL event trigger that writes the statement into the WAL stream, in commit order with the row changes,
+# and gives new tables without a primary key REPLICA IDENTITY FULL so their UPDATEs and DELETEs can replay.
+# `seq` counts the DDL commands one query string ran in this transaction: replay runs the seq-th of them.
+_DDL_CAPTURE_SQL = f"""
+CREATE SCHEMA IF NOT EXISTS dataguard;
+CREATE OR REPLACE FUNCTION dataguard.capture_ddl() RETURNS event_trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    query text := current_query();
+    digest text := md5(coalesce(query, ''));
+    seq int := 1;
+    obj record;
+BEGIN
+    IF current_setting('dataguard.in_capture_ddl', true) = 'on' THEN
+        RETURN;
+    END IF;
+    IF current_setting('dataguard.ddl_query', true) = digest THEN
+        seq := current_setting('dataguard.ddl_seq')::int + 1;
+    END IF;
+    PERFORM set_config('dataguard.ddl_query', digest, true);
+    PERFORM set_config('dataguard.ddl_seq', seq::text, true);
+    PERFORM pg_logical_emit_message(true, '{DDL_PREFIX}', json_build_object(
+        'tag', tg_tag, 'query', query, 'seq', seq,
+        'search_path', current_setting('search_path'), 'role', current_user)::text);
+    PERFORM set_config('dataguard.in_capture_ddl', 'on', true);
+    FOR obj IN
+        SELECT c.oid::regclass AS rel FROM pg_event_trigger_ddl_commands() d
+        JOIN pg_class c ON c.oid = d.objid
+        WHERE d.classid = 'pg_class'::regclass AND c.relkind = 'r' AND c.relreplident = 'd'
+          AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+    LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', obj.rel);
+    END LOOP;
+    PERFORM set_config('dataguard.in_capture_ddl', 'off', true);
+END
+$fn$;
+DROP EVENT TRIGGER IF EXISTS dataguard_capture_ddl;
+CREATE EVENT TRIGGER dataguard_capture_ddl ON ddl_command_end EXECUTE FUNCTION dataguard.capture_ddl();
+"""
+
+_TABLES_WITHOUT_IDENTITY = """
+SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relreplident = 'd' AND c.relpersistence = 'p'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """What the server says about the slot: how far it has been confirmed and how much WAL it pins."""
+
+    name: str
+    exists: bool
+    active: bool = False
+    confirmed_lsn: str | None = None
+    restart_lsn: str | None = None
+    retained_bytes: int = 0
+    wal_status: str | None = None
+    current_lsn: str | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self.wal_status == "lost"
+
+
+@dataclass(frozen=True)
+class SlotCreated:
+    name: str
+    lsn: str
+    created_at: datetime
+
+
+def check_logical_decoding(db: PostgresDatabase) -> None:
+    """Fail with one sentence (and the fix) when the server cannot decode logically."""
+    with db.connect() as conn:
+        level = conn.execute("SHOW wal_level").fetchone()[0]
+    if level != "logical":
+        raise ConfigError(
+            f"{db.display} has wal_level={level}; change capture needs wal_level=logical "
+            "(ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)"
+        )
+
+
+def prepare_capture(db: PostgresDatabase) -> list[str]:
+    """Install the DDL event trigger and give tables without a primary key REPLICA IDENTITY FULL.
+
+    Returns the tables that were changed. Idempotent: safe on every start of the capture daemon."""
+    with db.connect() as conn:
+        try:
+            conn.execute(_DDL_CAPTURE_SQL)
+            tables = [row[0] for row in conn.execute(_TABLES_WITHOUT_IDENTITY)]
+            conn.execute("SET dataguard.in_capture_ddl = 'on'")
+            for table in tables:
+                conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
+        except Exception as exc:
+            raise SourceError(f"cannot prepare {db.display} for change capture: {_first_line(exc)}") from exc
+    return tables
+
+
+def slot_status(db: PostgresDatabase, slot: str) -> SlotStatus:
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT active, confirmed_flush_lsn::text, restart_lsn::text,"
+            " coalesce(pg_current_wal_lsn() - restart_lsn, 0)::bigint, wal_status, pg_current_wal_lsn()::text"
+            " FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()",
+            (slot,),
+        ).fetchone()
+        if row is None:
+            current = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            return SlotStatus(name=slot, exists=False, current_lsn=current)
+    return SlotStatus(
+        name=slot,
+        exists=True,
+        active=bool(row[0]),
+        confirmed_lsn=row[1],
+        restart_lsn=row[2],
+        retained_bytes=int(row[3] or 0),
+        wal_status=row[4],
+        current_lsn=row[5],
+    )
+
+
+def create_slot(db: PostgresDatabase, slot: str) -> SlotCreated:
+    """Create the permanent slot; its consistent point is where the change stream begins."""
+    check_logical_decoding(db)
+    with db.connect() as conn:
+        try:
+            lsn = conn.execute(
+                "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, %s)", (slot, PLUGIN)
+            ).fetchone()[0]
+        except Exception as exc:
+            raise SourceError(f"cannot create replication slot {slot!r} on {db.display}: {_first_line(exc)}") from exc
+    return SlotCreated(name=slot, lsn=lsn, created_at=datetime.now(UTC))
+
+
+def drop_slot(db: PostgresDatabase, slot: str) -> bool:
+    """Drop the slot (it releases the WAL it pins); False if there was none."""
+    with db.connect() as conn:
+        try:
+            row = conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE slot_name = %s AND database = current_database()",
+                (slot,),
+            ).fetchone()
+        except Exception as exc:
+            raise SourceError(f"cannot drop replication slot {slot!r} on {db.display}: {_first_line(exc)}") from exc
+    return row is not None
+
+
+def capture_enabled(db: PostgresDatabase, slot: str) -> bool:
+    """True when the database has our permanent slot: full backups then cut exactly at a slot's snapshot."""
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()", (slot,)
+        ).fetchone()
+    return row is not None
+
+
+@contextlib.contextmanager
+def slot_snapshot(db: PostgresDatabase, slot: str) -> Iterator[tuple[Snapshot, object]]:
+    """An exported snapshot at a temporary slot's consistent point, and a connection reading in it.
+
+    Every transaction whose commit record lies before the point is visible in the snapshot; every other
+    one is decoded by the permanent slot `slot` with a commit LSN after the point. pg_dump shares the
+    snapshot with --snapshot while the replication connection stays open and idle."""
+    import psycopg
+
+    check_logical_decoding(db)
+    name = f"dataguard_cut_{uuid.uuid4().hex[:12]}"
+    try:
+        repl = psycopg.connect(db.url, autocommit=True, connect_timeout=10, replication="database")
+    except psycopg.Error as exc:
+        raise SourceError(f"cannot open a replication connection to {db.display}: {_first_line(exc)}") from exc
+    reader = None
+    try:
+        cur = psycopg.ClientCursor(repl)
+        try:
+            cur.execute(f"CREATE_REPLICATION_SLOT {name} TEMPORARY LOGICAL {PLUGIN} EXPORT_SNAPSHOT")
+        except psycopg.Error as exc:
+            raise SourceError(f"cannot take a snapshot from a replication slot on {db.display}: {_first_line(exc)}") from exc
+        _, lsn, snapshot_name, _ = cur.fetchone()
+        taken_at = datetime.now(UTC)
+        reader = db.connect(autocommit=False)
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_name}'")
+        txid = reader.execute("SELECT txid_current_snapshot()::text").fetchone()[0]
+        parse_lsn(lsn)
+        yield (
+            Snapshot(
+                name=snapshot_name,
+                lsn=lsn,
+                txid=int(txid.split(":")[0]),
+                taken_at=taken_at,
+                kind="replication_slot",
+                slot_name=slot,
+            ),
+            reader,
+        )
+    finally:
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.rollback()
+            reader.close()
+        repl.close()  # a TEMPORARY slot goes with its connection
