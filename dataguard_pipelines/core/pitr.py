@@ -96,7 +96,9 @@ def plan_recovery(
 ) -> RecoveryPlan:
     now = now or datetime.now(UTC)
     if target.time is not None and target.time > now:
-        raise ConfigError(f"{target.time.isoformat()} is in the future (now is {now.isoformat(timespec='seconds')})")
+        raise ConfigError(
+            f"{target.time.isoformat()} is in the future (now is {now.isoformat(timespec='seconds')})"
+        )
     backups = [
         m
         for m in list_manifests(store, "full")
@@ -159,7 +161,9 @@ def recover(
                 break
             replayer.apply(tx)
             last_at, last_lsn = tx.committed_at, tx.commit_lsn
-            report(Progress("replay", replayer.changes, plan.changes_upper_bound, tx.committed_at.isoformat()))
+            report(
+                Progress("replay", replayer.changes, plan.changes_upper_bound, tx.committed_at.isoformat())
+            )
         sync_sequences(conn)
     replay_s = time.monotonic() - replay_started
     report(Progress("done", replayer.changes, replayer.changes, plan.target.describe()), force=True)
@@ -200,7 +204,9 @@ def _choose_backup(backups: list[Manifest], target: RecoveryTarget, stop_lsn: in
     usable = [m for m in backups if parse_lsn(m.consistency["lsn"]) <= stop_lsn]
     if not usable:
         what = "transaction" if target.xid is not None else "LSN"
-        raise ConfigError(f"the target {what} lies before the oldest full backup usable for point-in-time restore")
+        raise ConfigError(
+            f"the target {what} lies before the oldest full backup usable for point-in-time restore"
+        )
     return max(usable, key=lambda m: parse_lsn(m.consistency["lsn"]))
 
 
@@ -261,4 +267,6 @@ def _commit_lsn_of(store: Store, keyring: Keyring, segments: list[Segment], xid:
         for lsn, record_xid, data in read_segment(store, keyring, segment):
             if record_xid == xid and data.startswith(marker):
                 return lsn
-    raise ConfigError(f"transaction {xid} is not in the captured changes (it wrote nothing, or never committed)")
+    raise ConfigError(
+        f"transaction {xid} is not in the captured changes (it wrote nothing, or never committed)"
+    )

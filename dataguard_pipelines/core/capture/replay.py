@@ -107,7 +107,11 @@ class Replayer:
         self.transactions = 0
         self.changes = 0
         self.ddl = 0
-        settings = {**DECODING_SESSION, "session_replication_role": "replica", "standard_conforming_strings": "on"}
+        settings = {
+            **DECODING_SESSION,
+            "session_replication_role": "replica",
+            "standard_conforming_strings": "on",
+        }
         try:
             for name, value in settings.items():
                 conn.execute(f"SET {name} = '{value}'")
@@ -201,7 +205,9 @@ class Replayer:
         statement = ddl_statement(message["query"], int(message.get("seq", 1)))
         if statement is None:
             return
-        self.conn.execute("SELECT set_config('search_path', %s, false)", (message.get("search_path") or "public",))
+        self.conn.execute(
+            "SELECT set_config('search_path', %s, false)", (message.get("search_path") or "public",)
+        )
         self.conn.execute(statement.encode(), prepare=False)
         self.conn.execute("SELECT set_config('search_path', 'pg_catalog', false)")
         self._tables.clear()
@@ -241,7 +247,9 @@ class Replayer:
     def _update_sql(self, change: RowChange) -> str:
         table = self._table(change.table)
         sets = ",".join(
-            f"{_ident(c)}={_literal(v)}" for c, v in change.new if v is not UNCHANGED and c not in table.not_updatable
+            f"{_ident(c)}={_literal(v)}"
+            for c, v in change.new
+            if v is not UNCHANGED and c not in table.not_updatable
         )
         if not sets:  # nothing writable changed; still touch the row so a missing row is noticed
             writable = [c for c in table.columns if c not in table.not_updatable][:1]
@@ -306,7 +314,7 @@ def sync_sequences(conn) -> int:
     moved = 0
     for sequence, table, column in rows:
         row = conn.execute(
-            f"SELECT max({column})::bigint, (SELECT last_value FROM {sequence}) FROM {table}"  # noqa: S608
+            f"SELECT max({column})::bigint, (SELECT last_value FROM {sequence}) FROM {table}"
         ).fetchone()
         if row[0] is not None and row[0] > row[1]:
             conn.execute("SELECT setval(%s, %s, true)", (sequence, row[0]))

@@ -12,6 +12,7 @@ so a missing or foreign segment shows up as `start != previous end`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -119,7 +120,9 @@ def list_segments(store: Store, slot: str) -> list[Segment]:
         try:
             segments.append(Segment(**json.loads(store.get_bytes(key))))
         except (ValueError, TypeError) as exc:
-            raise FormatError(f"segment index {store.uri(key)} is not valid ({exc.__class__.__name__})") from exc
+            raise FormatError(
+                f"segment index {store.uri(key)} is not valid ({exc.__class__.__name__})"
+            ) from exc
     return sorted(segments, key=lambda s: (s.start, s.end))
 
 
@@ -129,7 +132,9 @@ def list_chains(store: Store, slot: str) -> list[Chain]:
         try:
             chains.append(Chain(**json.loads(store.get_bytes(key))))
         except (ValueError, TypeError) as exc:
-            raise FormatError(f"chain record {store.uri(key)} is not valid ({exc.__class__.__name__})") from exc
+            raise FormatError(
+                f"chain record {store.uri(key)} is not valid ({exc.__class__.__name__})"
+            ) from exc
     return sorted(chains, key=lambda c: c.start)
 
 
@@ -189,10 +194,8 @@ class SegmentWriter:
 
     def abort(self) -> None:
         self._writer.abort()
-        try:
+        with contextlib.suppress(RuntimeError):  # the temporary object is removed, nothing is published
             self._cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
 
     def publish(self) -> Segment:
         """Close the data object under its final name, then publish the index entry."""

@@ -93,7 +93,9 @@ def ship_changes(
             created = create_slot(db, slot)
             record_chain(store, slot, created.lsn, created.created_at)
             result.created_slot = True
-            log.info("created replication slot %s at %s: a new gap-free chain starts there", slot, created.lsn)
+            log.info(
+                "created replication slot %s at %s: a new gap-free chain starts there", slot, created.lsn
+            )
             status = slot_status(db, slot)
         position = _shipped_position(store, slot, status)
         flush_lsn, server_now = conn.execute(
@@ -279,11 +281,15 @@ def _capture_lock(db: PostgresDatabase, slot: str, wait_s: float):
         for name, value in DECODING_SESSION.items():
             conn.execute(f"SET {name} = '{value}'")
         conn.execute(f"SET lock_timeout = '{int(wait_s * 1000)}ms'")
-        key = int.from_bytes(hashlib.sha256(f"dataguard-capture:{slot}".encode()).digest()[:8], "big", signed=True)
+        key = int.from_bytes(
+            hashlib.sha256(f"dataguard-capture:{slot}".encode()).digest()[:8], "big", signed=True
+        )
         try:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         except Exception as exc:
-            raise BusyError(f"another dataguard shipper holds slot {slot!r}; it did not finish within {wait_s:.0f} s") from exc
+            raise BusyError(
+                f"another dataguard shipper holds slot {slot!r}; it did not finish within {wait_s:.0f} s"
+            ) from exc
         conn.execute("SET lock_timeout = 0")
         conn.commit()
         yield conn

@@ -155,7 +155,9 @@ def create_slot(db: PostgresDatabase, slot: str) -> SlotCreated:
                 "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, %s)", (slot, PLUGIN)
             ).fetchone()[0]
         except Exception as exc:
-            raise SourceError(f"cannot create replication slot {slot!r} on {db.display}: {_first_line(exc)}") from exc
+            raise SourceError(
+                f"cannot create replication slot {slot!r} on {db.display}: {_first_line(exc)}"
+            ) from exc
     return SlotCreated(name=slot, lsn=lsn, created_at=datetime.now(UTC))
 
 
@@ -169,7 +171,9 @@ def drop_slot(db: PostgresDatabase, slot: str) -> bool:
                 (slot,),
             ).fetchone()
         except Exception as exc:
-            raise SourceError(f"cannot drop replication slot {slot!r} on {db.display}: {_first_line(exc)}") from exc
+            raise SourceError(
+                f"cannot drop replication slot {slot!r} on {db.display}: {_first_line(exc)}"
+            ) from exc
     return row is not None
 
 
@@ -177,7 +181,8 @@ def capture_enabled(db: PostgresDatabase, slot: str) -> bool:
     """True when the database has our permanent slot: full backups then cut exactly at a slot's snapshot."""
     with db.connect() as conn:
         row = conn.execute(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()", (slot,)
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND database = current_database()",
+            (slot,),
         ).fetchone()
     return row is not None
 
@@ -196,14 +201,18 @@ def slot_snapshot(db: PostgresDatabase, slot: str) -> Iterator[tuple[Snapshot, o
     try:
         repl = psycopg.connect(db.url, autocommit=True, connect_timeout=10, replication="database")
     except psycopg.Error as exc:
-        raise SourceError(f"cannot open a replication connection to {db.display}: {_first_line(exc)}") from exc
+        raise SourceError(
+            f"cannot open a replication connection to {db.display}: {_first_line(exc)}"
+        ) from exc
     reader = None
     try:
         cur = psycopg.ClientCursor(repl)
         try:
             cur.execute(f"CREATE_REPLICATION_SLOT {name} TEMPORARY LOGICAL {PLUGIN} EXPORT_SNAPSHOT")
         except psycopg.Error as exc:
-            raise SourceError(f"cannot take a snapshot from a replication slot on {db.display}: {_first_line(exc)}") from exc
+            raise SourceError(
+                f"cannot take a snapshot from a replication slot on {db.display}: {_first_line(exc)}"
+            ) from exc
         _, lsn, snapshot_name, _ = cur.fetchone()
         taken_at = datetime.now(UTC)
         reader = db.connect(autocommit=False)

@@ -45,7 +45,12 @@ def _write(url: str, round_: int) -> None:
         for i in range(20):
             conn.execute(
                 "INSERT INTO accounts(owner, balance, meta, tags) VALUES (%s, %s, %s, %s)",
-                (f"O'Brien \\ {round_}-{i}\n", i * 1.5, psycopg.types.json.Jsonb({"r": round_, "i": i}), ["a b", "c"]),
+                (
+                    f"O'Brien \\ {round_}-{i}\n",
+                    i * 1.5,
+                    psycopg.types.json.Jsonb({"r": round_, "i": i}),
+                    ["a b", "c"],
+                ),
             )
             conn.execute("INSERT INTO ledger VALUES (%s, %s, %s)", (i, i, "dup"))
             if round_ <= 2:  # round 2 drops the column afterwards
@@ -62,7 +67,9 @@ def _write(url: str, round_: int) -> None:
 
 
 @pytest.mark.parametrize("server", ["pg15", "pg18"])
-def test_restore_to_several_times_reproduces_each_reference(request, server, new_database, local_store, keyring):
+def test_restore_to_several_times_reproduces_each_reference(
+    request, server, new_database, local_store, keyring
+):
     server_url = request.getfixturevalue(f"{server}_server")
     source = new_database(server_url)
     with psycopg.connect(source, autocommit=True) as conn:
@@ -78,10 +85,15 @@ def test_restore_to_several_times_reproduces_each_reference(request, server, new
         if round_ == 2:
             with psycopg.connect(source, autocommit=True) as conn:
                 conn.execute("ALTER TABLE accounts ADD COLUMN region text DEFAULT 'eu'")
-                conn.execute("CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'x')")
+                conn.execute(
+                    "CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'x')"
+                )
                 conn.execute("ALTER TABLE items DROP COLUMN flags")
                 conn.execute("CREATE TABLE nokey (a int, b text)")
-                conn.execute("INSERT INTO nokey VALUES (1, 'x'), (1, 'x'); DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey)")
+                conn.execute(
+                    "INSERT INTO nokey VALUES (1, 'x'), (1, 'x');"
+                    " DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey)"
+                )
         references.append((_server_now(source), table_fingerprints(source)))
         ship_changes(db, local_store, keyring, SLOT)
     with psycopg.connect(source, autocommit=True) as conn:
@@ -111,7 +123,9 @@ def test_refusals_name_the_problem(pg15_server, new_database, local_store, keyri
     with pytest.raises(ConfigError, match="before the oldest full backup"):
         plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=before))
     with pytest.raises(ConfigError, match="in the future"):
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source) + timedelta(hours=1)))
+        plan_recovery(
+            local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source) + timedelta(hours=1))
+        )
     _write(source, 1)
     with pytest.raises(RestoreError, match="shipped up to"):
         plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source)))
