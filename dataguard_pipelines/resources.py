@@ -50,6 +50,8 @@ class BackupSettingsResource(dg.ConfigurableResource):
 
     zstd_level: int = 1
     restore_jobs: int = 2
+    capture_slot: str = "dataguard"
+    slot_max_wal_mb: int = 1024
 
 
 class VendorApisResource(dg.ConfigurableResource):

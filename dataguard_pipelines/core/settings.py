@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ ENV_VARS = (
     "DATAGUARD_ZSTD_LEVEL",
     "DATAGUARD_RESTORE_JOBS",
     "DATAGUARD_API_REQUESTS_PER_MINUTE",
+    "DATAGUARD_CAPTURE_SLOT",
+    "DATAGUARD_CAPTURE_INTERVAL",
+    "DATAGUARD_SLOT_MAX_WAL_MB",
     "DAGSTER_HOME",
 )
 SECRET_VARS = frozenset({"DATAGUARD_DATABASE_URL", "DATAGUARD_ALERT_WEBHOOK_URL", "DATAGUARD_SMTP_URL"})
@@ -54,6 +58,9 @@ class Settings:
     api_requests_per_minute: int | None = (
         None  # client-side pacing per API key; None: vendor defaults, 0: off
     )
+    capture_slot: str = "dataguard"  # the logical replication slot of change capture
+    capture_interval_s: int = 30  # how often `dataguard capture` ships: the RPO
+    slot_max_wal_mb: int = 1024  # slot hygiene: the WAL the slot may pin before its check fails
 
     @property
     def is_embedded(self) -> bool:
@@ -95,6 +102,9 @@ class Settings:
                 if values.get("DATAGUARD_API_REQUESTS_PER_MINUTE")
                 else None
             ),
+            capture_slot=_slot_name(values.get("DATAGUARD_CAPTURE_SLOT") or "dataguard"),
+            capture_interval_s=_int_setting(values, "DATAGUARD_CAPTURE_INTERVAL", 30, low=1, high=3600),
+            slot_max_wal_mb=_int_setting(values, "DATAGUARD_SLOT_MAX_WAL_MB", 1024, low=1, high=10_000_000),
         )
 
 
@@ -112,6 +122,13 @@ def _read_config_file(home: Path) -> dict[str, str]:
     if unknown:
         raise ConfigError(f"{path} names unknown settings {unknown}; allowed are the DATAGUARD_* variables")
     return data
+
+
+def _slot_name(name: str) -> str:
+    """PostgreSQL's rule for slot names: lower-case letters, digits and underscores, at most 63."""
+    if not re.fullmatch(r"[a-z0-9_]{1,63}", name):
+        raise ConfigError(f"DATAGUARD_CAPTURE_SLOT={name!r} may only hold a-z, 0-9 and _ (at most 63)")
+    return name
 
 
 def _int_setting(values: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

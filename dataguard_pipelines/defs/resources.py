@@ -34,7 +34,10 @@ def resources() -> dg.Definitions:
             ),
             "keyring": KeyringResource(path=pick("DATAGUARD_KEYRING", str(settings.keyring_path))),
             "backup_settings": BackupSettingsResource(
-                zstd_level=settings.zstd_level, restore_jobs=settings.restore_jobs
+                zstd_level=settings.zstd_level,
+                restore_jobs=settings.restore_jobs,
+                capture_slot=settings.capture_slot,
+                slot_max_wal_mb=settings.slot_max_wal_mb,
             ),
             "vendors": VendorApisResource(
                 calcom_base_url=pick("DATAGUARD_CALCOM_BASE_URL", settings.calcom_base_url),

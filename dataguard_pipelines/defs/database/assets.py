@@ -64,6 +64,7 @@ def full_backup(
             partition=context.partition_key,
             level=backup_settings.zstd_level,
             progress=log_progress,
+            capture_slot=backup_settings.capture_slot,
         )
     missing = check_complete(target, result.manifest)
     return dg.MaterializeResult(

@@ -32,6 +32,8 @@ def backup_metadata(result: BackupResult) -> dict[str, dg.RawMetadataValue]:
         "key_id": manifest.key_id,
         "pg_server_version": str(manifest.source["server_version"]),
         "consistency_lsn": str(manifest.consistency["lsn"]),
+        # replication_slot: an exact cut that point-in-time restore continues from; exported: no PITR base
+        "consistency_kind": str(manifest.consistency.get("kind", "exported")),
         "format_version": dg.MetadataValue.int(manifest.version),
         "largest_tables": dg.MetadataValue.md(preview),
     }
