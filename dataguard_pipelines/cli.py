@@ -125,20 +125,26 @@ def _emit_json(document) -> None:
 @app.command()
 @guarded
 def backup(
-    backup_type: BackupType = typer.Option(..., "--type", help="full: pg_dump of the whole database."),
+    backup_type: BackupType = typer.Option(
+        ..., "--type", help="full: pg_dump of the whole database; incremental: ship every change up to now."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's metadata as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the Dagster run's log lines."),
 ) -> None:
     """Take a backup now, as a Dagster run on the configured instance (it shows in the UI).
 
-    The backup lands in today's partition (Europe/Berlin) and replaces an earlier one of the same day.
+    A full backup lands in today's partition (Europe/Berlin) and replaces an earlier one of the same day.
     The restore drill is not part of this command: run `dataguard verify --deep` or the nightly job.
+    An incremental backup drains the capture slot now and seals the last complete hour (UTC).
     """
-    if backup_type is not BackupType.full:
+    if backup_type is BackupType.critical:
         raise ConfigError(
-            f"backup type {backup_type.value!r} is not available in this version; use --type full"
+            "backup type 'critical' is not available in this version; use --type full or incremental"
         )
     settings = _settings()
+    if backup_type is BackupType.incremental:
+        _incremental_backup(settings, as_json=as_json, verbose=verbose)
+        return
     from dataguard_pipelines.defs.database.partitions import full_backup_partitions
     from dataguard_pipelines.launch import run_job
 
@@ -167,6 +173,36 @@ def backup(
         f"{meta['dagster/row_count']:,} rows, {meta['dump_bytes'] / 1e6:.1f} MB dumped -> "
         f"{meta['stored_bytes'] / 1e6:.1f} MB stored (x{meta['compression_ratio']}) in "
         f"{meta['duration_s']} s ({meta['throughput_mb_s']} MB/s); run {outcome.run_id}"
+    )
+
+
+def _incremental_backup(settings: Settings, *, as_json: bool, verbose: bool) -> None:
+    from dataguard_pipelines.defs.database.partitions import incremental_backup_partitions
+    from dataguard_pipelines.launch import run_job
+
+    partition = incremental_backup_partitions.get_last_partition_key()
+    with err.status("shipping changes…", spinner="dots") if not verbose else contextlib.nullcontext():
+        outcome = run_job(
+            settings,
+            "seal_changes_job",
+            partition_key=partition,
+            asset_keys=["incremental_backup"],
+            with_checks=False,
+            log_level="INFO" if verbose else "CRITICAL",
+        )
+    if not outcome.success:
+        raise DataguardError(
+            outcome.error or f"incremental run {outcome.run_id} failed; see it in the Dagster UI"
+        )
+    meta = outcome.metadata
+    if as_json:
+        _emit_json({"run_id": outcome.run_id, "partition": partition, **meta, "checks": outcome.checks})
+        return
+    out.print(
+        f"[green]ok[/green] shipped {meta['drained_now_changes']:,} changes now; hour {partition} (UTC): "
+        f"{meta['transactions']:,} transactions, {meta['changes']:,} changes in {meta['segments']} segments, "
+        f"LSN {meta['lsn_range']}, shipped through {meta['shipped_through']}; run {outcome.run_id}",
+        highlight=False,
     )
 
 
@@ -295,7 +331,15 @@ def restore(
     backup_id: str | None = typer.Option(
         None, "--backup", help="Backup id (default: the newest full backup)."
     ),
-    to_time: str | None = typer.Option(None, "--to-time", help="Point in time (needs change capture)."),
+    to_time: str | None = typer.Option(
+        None,
+        "--to-time",
+        help="'YYYY-MM-DD HH:MM:SS[+TZ]' (UTC without a zone): changes up to and including it.",
+    ),
+    to_lsn: str | None = typer.Option(None, "--to-lsn", help="Replay transactions committed up to this LSN."),
+    to_xid: int | None = typer.Option(
+        None, "--to-xid", help="Replay up to, not including, this transaction."
+    ),
     tables: str | None = typer.Option(
         None, "--tables", help="Only these tables (comma-separated); skips FKs."
     ),
@@ -307,17 +351,23 @@ def restore(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Restore a full backup into another database (never the source unless forced)."""
+    """Restore a full backup, or a point in time, into another database (never the source unless forced).
+
+    With --to-time, --to-lsn or --to-xid: the newest full backup cut before the target, then the captured
+    changes in commit order, each transaction atomically (needs `dataguard capture` running)."""
     from dataguard_pipelines.core.engines.postgres import PostgresDatabase
     from dataguard_pipelines.core.manifest import find_backup
     from dataguard_pipelines.core.restore import restore_backup
 
     PostgresDatabase(target_url)  # a malformed target is a usage error, before anything is read
-    if to_time:
-        raise ConfigError(
-            "--to-time needs change capture, which this version does not ship yet; use --backup ID"
-        )
     settings = _settings()
+    if to_time or to_lsn or to_xid is not None:
+        if backup_id or tables:
+            raise ConfigError("--backup and --tables do not combine with --to-time/--to-lsn/--to-xid")
+        _restore_point_in_time(
+            settings, target_url, to_time, to_lsn, to_xid, force_overwrite_source, jobs, as_json
+        )
+        return
     store = _store(settings)
     manifest = find_backup(store, backup_id)
     selected = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
@@ -342,6 +392,201 @@ def restore(
         f"{result.rows:,} rows in {result.duration_s:.1f} s ({result.throughput_mb_s:.0f} MB/s){skipped}",
         highlight=False,
     )
+
+
+def _restore_point_in_time(
+    settings: Settings,
+    target_url: str,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_xid: int | None,
+    force_overwrite_source: bool,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
+    from dataguard_pipelines.core.capture.lsn import format_lsn, parse_lsn
+    from dataguard_pipelines.core.pitr import RecoveryTarget, parse_target_time, plan_recovery, recover
+
+    target = RecoveryTarget(
+        time=parse_target_time(to_time) if to_time else None,
+        lsn=parse_lsn(to_lsn) if to_lsn else None,
+        xid=to_xid,
+    )
+    store, keyring = _store(settings), _keyring(settings)
+    plan = plan_recovery(store, keyring, settings.capture_slot, target)
+    if not as_json:
+        err.print(
+            f"restoring {plan.backup.backup_id}, then replaying {len(plan.segments)} segments up to "
+            f"{target.describe()}",
+            highlight=False,
+        )
+    with progress_bar(not as_json) as update:
+        result = recover(
+            plan,
+            store,
+            keyring,
+            target_url,
+            jobs=jobs or settings.restore_jobs,
+            source_url=settings.database_url,
+            force_overwrite_source=force_overwrite_source,
+            progress=update,
+        )
+    document = {
+        "backup_id": plan.backup.backup_id,
+        "target": target.describe(),
+        "database": result.restore.target,
+        "restored_rows": result.restore.rows,
+        "transactions_replayed": result.transactions,
+        "changes_replayed": result.changes,
+        "ddl_replayed": result.ddl,
+        "last_commit_at": result.last_commit_at.isoformat() if result.last_commit_at else None,
+        "last_commit_lsn": format_lsn(result.last_commit_lsn) if result.last_commit_lsn else None,
+        "replay_changes_per_s": round(result.changes_per_s),
+        "duration_s": round(result.duration_s, 1),
+    }
+    if as_json:
+        _emit_json(document)
+        return
+    out.print(
+        f"[green]ok[/green] restored {plan.backup.backup_id} into {result.restore.target} and replayed "
+        f"{result.transactions:,} transactions ({result.changes:,} changes, {result.ddl} DDL) up to "
+        f"{target.describe()}; last commit {document['last_commit_at'] or 'none after the backup'}; "
+        f"{result.duration_s:.1f} s",
+        highlight=False,
+    )
+
+
+@app.command()
+@guarded
+def capture(
+    interval: int | None = typer.Option(
+        None,
+        "--interval",
+        min=1,
+        max=3600,
+        help="Seconds between shipments (default DATAGUARD_CAPTURE_INTERVAL, 30).",
+    ),
+    once: bool = typer.Option(False, "--once", help="Ship what is pending, then exit."),
+    status: bool = typer.Option(False, "--status", help="Show the slot and the shipped stream, then exit."),
+    drop_slot: bool = typer.Option(False, "--drop-slot", help="Drop the capture slot (releases its WAL)."),
+    recreate_slot: bool = typer.Option(
+        False, "--recreate-slot", help="Drop the slot and start a new chain now (take a full backup next)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --status or --once)."),
+) -> None:
+    """Long-running change shipper: every N seconds the slot's new transactions go to the store.
+
+    Run it under systemd or as a Kubernetes Deployment (one replica). SIGTERM ships one last time and
+    exits 0; database restarts and store outages are waited out without losing or repeating changes."""
+    import logging
+
+    from dataguard_pipelines.core.capture.daemon import run_capture
+    from dataguard_pipelines.core.capture.shipper import ship_changes
+    from dataguard_pipelines.core.capture.slot import drop_slot as drop
+    from dataguard_pipelines.core.database import protected_database
+
+    settings = _settings()
+    store, slot = _store(settings), settings.capture_slot
+    with protected_database(settings.database_url, settings.home) as db:
+        if status:
+            _capture_status(db, store, slot, settings, as_json)
+            return
+        if drop_slot or recreate_slot:
+            dropped = drop(db, slot)
+            err.print(f"slot {slot!r} {'dropped' if dropped else 'did not exist'}", highlight=False)
+            if drop_slot:
+                return
+        keyring = _keyring_for_backup(settings)  # capture may run before the first backup made the keyring
+        if once or recreate_slot:
+            result = ship_changes(db, store, keyring, slot, level=settings.zstd_level)
+            document = {
+                "slot": slot,
+                "created_slot": result.created_slot,
+                "segments": len(result.segments),
+                "transactions": result.transactions,
+                "changes": result.changes,
+                "through_lsn": result.through_lsn,
+                "through_at": result.through_at.isoformat() if result.through_at else None,
+            }
+            if as_json:
+                _emit_json(document)
+            else:
+                out.print(
+                    f"[green]ok[/green] shipped {result.transactions:,} transactions ({result.changes:,} changes, "
+                    f"{len(result.segments)} segments) through {result.through_lsn}"
+                    + (
+                        " — new slot: take a full backup now for point-in-time restore"
+                        if result.created_slot
+                        else ""
+                    ),
+                    highlight=False,
+                )
+            return
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+        )
+        seconds = interval or settings.capture_interval_s
+        err.print(
+            f"capture: shipping slot {slot!r} of {db.display} to {store.url} every {seconds} s",
+            highlight=False,
+        )
+
+        def cycle(result) -> None:
+            if result.segments or result.created_slot:
+                logging.getLogger("dataguard.capture").info(
+                    "shipped %d transactions (%d changes) through %s",
+                    result.transactions,
+                    result.changes,
+                    result.through_lsn,
+                )
+
+        stats = run_capture(
+            db, store, keyring, slot, interval_s=seconds, level=settings.zstd_level, on_cycle=cycle
+        )
+        err.print(
+            f"capture stopped: {stats.cycles} cycles, {stats.changes:,} changes shipped", highlight=False
+        )
+
+
+def _keyring_for_backup(settings: Settings):
+    from dataguard_pipelines.core.keys import Keyring
+
+    return Keyring.load_or_create(settings.keyring_path, create=True)
+
+
+def _capture_status(db, store, slot: str, settings: Settings, as_json: bool) -> None:
+    from dataguard_pipelines.core.capture.health import capture_freshness, slot_hygiene
+    from dataguard_pipelines.core.capture.hourly import find_gaps
+    from dataguard_pipelines.core.capture.segments import list_chains, list_segments
+
+    freshness = capture_freshness(store, slot)
+    hygiene = slot_hygiene(
+        db, slot, max_wal_bytes=settings.slot_max_wal_mb * 1024 * 1024, configured=freshness.configured
+    )
+    segments = list_segments(store, slot)
+    document = {
+        "slot": slot,
+        "configured": freshness.configured,
+        "fresh": freshness.passed,
+        "freshness": freshness.message,
+        "shipped_through": freshness.shipped_through.isoformat() if freshness.shipped_through else None,
+        "slot_ok": hygiene.passed,
+        "slot_status": hygiene.message,
+        "retained_wal_bytes": hygiene.retained_bytes,
+        "chains": [c.lsn for c in list_chains(store, slot)],
+        "segments": len(segments),
+        "changes": sum(s.changes for s in segments),
+        "gaps": [g.describe() for g in find_gaps(segments)],
+    }
+    if as_json:
+        _emit_json(document)
+    else:
+        table = Table(title=f"change capture ({slot})", show_header=False)
+        for key, value in document.items():
+            table.add_row(key, str(value))
+        out.print(table)
+    if freshness.configured and not (freshness.passed and hygiene.passed and not document["gaps"]):
+        raise typer.Exit(1)
 
 
 @app.command()

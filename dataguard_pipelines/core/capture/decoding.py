@@ -57,7 +57,8 @@ class Message:
 Event = Begin | Commit | RowChange | Truncate | Message
 
 _IDENT = r'(?:"(?:[^"]|"")*"|[^\s"\[\]:,.]+)'
-_TABLE = re.compile(rf"table ({_IDENT}(?:\.{_IDENT})?): (INSERT|UPDATE|DELETE): ")
+# A tuple with no printed column (REPLICA IDENTITY FULL skips NULLs in the old row) leaves no space after ":".
+_TABLE = re.compile(rf"table ({_IDENT}(?:\.{_IDENT})?): (INSERT|UPDATE|DELETE):(?: |\Z)")
 _TRUNCATE = re.compile(r"table (.+): TRUNCATE: (.*)", re.DOTALL)
 _TABLE_NAME = re.compile(rf"({_IDENT}(?:\.{_IDENT})?)(?:, |$)")
 _COLUMN = re.compile(
@@ -106,25 +107,29 @@ def _row_change(table: str, op: str, data: str, pos: int) -> RowChange:
         if data.startswith("(no-tuple-data)", pos):
             return RowChange(op, table, old=None)
         return RowChange(op, table, old=_columns(data, pos, data_end=len(data)))
-    if data.startswith("old-key: ", pos):
-        split = _find_new_tuple(data, pos + 9)
-        old = _columns(data, pos + 9, data_end=split)
-        return RowChange(op, table, new=_columns(data, split + len(" new-tuple: "), len(data)), old=old)
+    if data.startswith("old-key:", pos):
+        split = _find_new_tuple(data, pos + 8)
+        old = _columns(data, pos + 9, data_end=split)  # empty when every old value was NULL
+        new_start = split + len(" new-tuple:")
+        if data.startswith(" ", new_start):
+            new_start += 1
+        return RowChange(op, table, new=_columns(data, new_start, len(data)), old=old)
     return RowChange(op, table, new=_columns(data, pos, data_end=len(data)))
 
 
 def _find_new_tuple(data: str, pos: int) -> int:
-    """The ' new-tuple: ' marker after the old key; found by walking columns, never by searching text."""
+    """The ' new-tuple:' marker after the old key; found by walking columns, never by searching text.
+
+    `pos` is just after 'old-key:'; every old column, like the marker, is preceded by one space."""
     while pos < len(data):
-        if data.startswith(" new-tuple: ", pos):
+        if data.startswith(" new-tuple:", pos):
             return pos
-        match = _COLUMN.match(data, pos)
+        if data[pos] != " ":
+            break
+        match = _COLUMN.match(data, pos + 1)
         if not match:
             break
         pos = match.end()
-        if data.startswith(" new-tuple: ", pos):
-            return pos
-        pos += 1
     raise ValueError("UPDATE with old-key but no new-tuple")
 
 
