@@ -239,7 +239,7 @@ def _needed_segments(
             f"changes are shipped up to {shipped}; {target.time.isoformat()} is later "
             "(is `dataguard capture` running? `dataguard backup --type incremental` ships what is pending)"
         )
-    if current and stop_lsn is not None and heartbeat.through > stop_lsn:
+    if current and stop_lsn is not None and heartbeat.through >= stop_lsn:
         return needed
     raise RestoreError(f"changes are not shipped up to the target {target.describe()} yet")
 

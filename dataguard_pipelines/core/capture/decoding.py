@@ -63,7 +63,7 @@ _TRUNCATE = re.compile(r"table (.+): TRUNCATE: (.*)", re.DOTALL)
 _TABLE_NAME = re.compile(rf"({_IDENT}(?:\.{_IDENT})?)(?:, |$)")
 _COLUMN = re.compile(
     rf"({_IDENT})\[((?:[^\[\]\"]|\"(?:[^\"]|\"\")*\"|\[\])*)\]:"
-    r"(?:'([^']*(?:''[^']*)*)'|B'([01]*)'|(\S+))"
+    r"(?:'([^']*(?:''[^']*)*)'|B'([01]*)'|([^\s']+))"  # bare: numbers, true/false, null, unchanged-toast-datum
 )
 _COMMIT = re.compile(r"COMMIT (\d+) \(at (.+)\)$")
 _MESSAGE = re.compile(r"message: transactional: ([01]) prefix: (.*?), sz: (\d+) content:(.*)", re.DOTALL)
