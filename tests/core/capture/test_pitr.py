@@ -217,7 +217,7 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
                 references.append((parse_lsn(snapshot.lsn), _fingerprints_in(reader)))
             ship_changes(db, local_store, keyring, SLOT)
     finally:
-        out, err = pgbench.communicate(timeout=60)
+        _out, err = pgbench.communicate(timeout=60)
     assert pgbench.returncode == 0, err
     ship_changes(db, local_store, keyring, SLOT)
     assert len({fp["public.orders"] for _, fp in references}) == 3, "pgbench did not write between references"
