@@ -77,7 +77,7 @@ def slot_hygiene(db: PostgresDatabase, slot: str, *, max_wal_bytes: int, configu
         )
     passed = status.retained_bytes <= max_wal_bytes
     message = (
-        f"slot {slot!r} retains {status.retained_bytes / 1e6:.1f} MB of WAL (limit {max_wal_bytes / 1e6:.0f} MB)"
+        f"slot {slot!r} retains {status.retained_bytes / 2**20:.1f} MiB of WAL (limit {max_wal_bytes / 2**20:.0f} MiB)"
         + ("" if passed else ": is `dataguard capture` running? If the slot is abandoned, drop it")
     )
     return SlotHygiene(

@@ -5,7 +5,7 @@ the hour's segments against their checksums and proves the chain has no gap. Wit
 hourly incremental backup by itself.
 """
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import dagster as dg
 
@@ -124,8 +124,8 @@ def slot_wal_is_bounded(
         severity=dg.AssetCheckSeverity.ERROR,
         description=report.message,
         metadata={
-            "retained_mb": dg.MetadataValue.float(round(report.retained_bytes / 1e6, 1)),
-            "limit_mb": dg.MetadataValue.float(round(report.limit_bytes / 1e6, 1)),
+            "retained_mib": dg.MetadataValue.float(round(report.retained_bytes / 2**20, 1)),
+            "limit_mib": dg.MetadataValue.float(round(report.limit_bytes / 2**20, 1)),
             "slot_active": dg.MetadataValue.bool(report.active),
             "wal_status": report.wal_status or "none",
             "drop_command": "dataguard capture --drop-slot",
@@ -141,13 +141,18 @@ seal_changes_job = dg.define_asset_job(
     description="Drain the capture slot and seal the hour's change segments.",
 )
 
-seal_changes_hourly = dg.build_schedule_from_partitioned_job(
-    seal_changes_job,
+@dg.schedule(
     name="seal_changes_hourly",
-    minute_of_hour=5,
+    job=seal_changes_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Five past every hour (UTC): seal the hour that just ended.",
 )
+def seal_changes_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    ended = context.scheduled_execution_time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    partition = (ended - timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
+    return dg.RunRequest(run_key=partition, partition_key=partition)
 
 check_capture_job = dg.define_asset_job(
     "check_capture_job",

@@ -10,5 +10,8 @@ full_backup_partitions = dg.DailyPartitionsDefinition(
     start_date="2025-01-01", timezone=TIMEZONE, end_offset=1
 )
 
-# Hours in UTC (a Berlin hour repeats once a year); the newest partition is the last complete hour.
-incremental_backup_partitions = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
+# Hours in UTC (a Berlin hour repeats once a year). end_offset=1: the current hour exists, so an on-call
+# `dataguard backup --type incremental` seals it so far; the hourly schedule seals the hour that just ended.
+incremental_backup_partitions = dg.HourlyPartitionsDefinition(
+    start_date="2026-01-01-00:00", timezone="UTC", end_offset=1
+)

@@ -1,0 +1,146 @@
+"""incremental_backup, the capture checks and restore_to_timestamp, run through Dagster on real servers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from dataguard_pipelines.core.backup import run_full_backup
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase
+from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.store import Store
+from dataguard_pipelines.defs.database.changes import (
+    capture_is_fresh,
+    incremental_backup,
+    seal_changes_hourly,
+    slot_wal_is_bounded,
+)
+from dataguard_pipelines.defs.database.pitr import restore_to_timestamp
+from dataguard_pipelines.resources import (
+    BackupSettingsResource,
+    DatabaseResource,
+    KeyringResource,
+    StoreResource,
+)
+from tests.fixtures.postgres import table_fingerprints
+
+
+def _resources(database_url: str, tmp_path: Path, keyring_path: Path, **settings) -> dict:
+    return {
+        "database": DatabaseResource(url=database_url, home=str(tmp_path / "home")),
+        "store": StoreResource(url=(tmp_path / "store").as_uri()),
+        "keyring": KeyringResource(path=str(keyring_path)),
+        "backup_settings": BackupSettingsResource(**settings),
+    }
+
+
+def _current_hour() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d-%H:00")
+
+
+def _materialize(resources: dict, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            [incremental_backup, capture_is_fresh, slot_wal_is_bounded],
+            partition_key=_current_hour(),
+            instance=instance,
+            resources=resources,
+            raise_on_error=raise_on_error,
+        )
+
+
+def test_incremental_backup_seals_the_hour_and_the_checks_pass(
+    pg15_server, new_database, tmp_path, keyring_path
+):
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    resources = _resources(source, tmp_path, keyring_path)
+    assert _materialize(resources).success  # first run: creates the slot, nothing to seal yet
+    with psycopg.connect(source) as conn:
+        conn.execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 40) g")
+        conn.commit()
+        conn.execute("UPDATE t SET v = 'changed' WHERE id <= 10")
+        conn.commit()
+        conn.execute("DELETE FROM t WHERE id > 35")
+        conn.commit()
+    result = _materialize(resources)
+    [materialization] = result.asset_materializations_for_node("incremental_backup")
+    meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    assert (meta["transactions"], meta["changes"]) == (3, 40 + 10 + 5)
+    assert meta["drained_now_changes"] == 55 and meta["segments"] == 1
+    assert meta["lag_s"] >= 0 and not meta["hour_complete"]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"change_chain_is_unbroken", "capture_is_fresh", "slot_wal_is_bounded"}
+    assert all(c.passed for c in checks.values()), {k: c.description for k, c in checks.items()}
+
+
+def test_slot_check_fails_when_the_slot_pins_too_much_wal(pg15_server, new_database, tmp_path, keyring_path):
+    source = new_database(pg15_server)
+    assert _materialize(_resources(source, tmp_path, keyring_path)).success
+    with psycopg.connect(source, autocommit=True) as conn:  # ~3 MB of WAL that nobody ships
+        conn.execute(
+            "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 12000) g"
+        )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [incremental_backup, slot_wal_is_bounded],
+            selection=dg.AssetSelection.checks(slot_wal_is_bounded),
+            instance=instance,
+            resources=_resources(source, tmp_path, keyring_path, slot_max_wal_mb=1),
+            raise_on_error=False,
+        )
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "retains" in evaluation.description and "drop it" in evaluation.description
+
+
+def test_seal_schedule_targets_the_hour_that_just_ended():
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 27, 10, 5, tzinfo=UTC))
+    request = seal_changes_hourly(context)
+    assert request.partition_key == "2026-11-27-09:00"
+
+
+def test_restore_to_timestamp_job_restores_a_point_in_time(pg15_server, new_database, tmp_path, keyring_path):
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    resources = _resources(source, tmp_path, keyring_path)
+    assert _materialize(resources).success
+    run_full_backup(
+        PostgresDatabase(source),
+        Store((tmp_path / "store").as_uri()),
+        Keyring.load(keyring_path),
+        partition="p",
+        capture_slot="dataguard",
+    )
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO t VALUES (1, 'kept'), (2, 'kept')")
+        reference = table_fingerprints(source)
+        at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        conn.execute("DELETE FROM t")
+    assert _materialize(resources).success
+    target = new_database(pg15_server)
+    config = {"target_time": at.isoformat(), "target_url": target}
+    result = restore_to_timestamp.execute_in_process(
+        run_config={"ops": {"restore_to_point_in_time": {"config": config}}}, resources=resources
+    )
+    assert result.success
+    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    meta = {k: getattr(v, "value", v) for k, v in output.event_specific_data.metadata.items()}
+    assert meta["transactions_replayed"] == 1 and meta["rto_s"] > 0
+    assert table_fingerprints(target) == reference
+
+    with_password = target.replace("postgres@", "postgres:s3cret-pw@")
+    failed = restore_to_timestamp.execute_in_process(
+        run_config={"ops": {"restore_to_point_in_time": {"config": {**config, "target_url": with_password}}}},
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not failed.success
+    failure = failed.failure_data_for_node("restore_to_point_in_time")
+    error = failure.error.to_string()
+    assert "target_url_env" in error and "s3cret-pw" not in error
