@@ -148,3 +148,50 @@ def test_restore_to_timestamp_job_restores_a_point_in_time(pg15_server, new_data
     failure = failed.failure_data_for_node("restore_to_point_in_time")
     error = failure.error.to_string()
     assert "target_url_env" in error and "s3cret-pw" not in error
+
+
+def test_pitr_drill_passes_and_fails_on_a_missing_segment(pg15_server, new_database, tmp_path, keyring_path):
+    from dataguard_pipelines.core.capture.segments import list_segments
+    from dataguard_pipelines.defs.database.changes import pitr_is_restorable
+
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE nokey (a int, b jsonb)")
+    resources = _resources(source, tmp_path, keyring_path)
+    assert _materialize(resources).success
+    store = Store((tmp_path / "store").as_uri())
+    run_full_backup(
+        PostgresDatabase(source), store, Keyring.load(keyring_path), partition="p", capture_slot="dataguard"
+    )
+    for round_ in range(2):
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO t SELECT g, 'r' || %s FROM generate_series(%s::int, %s::int) g",
+                (round_, round_ * 10, round_ * 10 + 9),
+            )
+            conn.execute("INSERT INTO nokey VALUES (1, '{\"a\": 1}'), (1, '{\"a\": 1}')")
+            conn.execute("UPDATE t SET v = v || '!' WHERE id % 2 = 0")
+        assert _materialize(resources).success
+
+    def drill() -> dg.AssetCheckEvaluation:
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                [incremental_backup, pitr_is_restorable],
+                selection=dg.AssetSelection.checks(pitr_is_restorable),
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+            )
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    passed = drill()
+    meta = {k: getattr(v, "value", v) for k, v in passed.metadata.items()}
+    assert passed.passed, passed.description
+    assert (
+        meta["tables_checked"] >= 2 and meta["transactions_replayed"] >= 6 and meta["mismatched_tables"] == []
+    )
+    store.delete_prefix(list_segments(store, "dataguard")[0].data_key)
+    store.delete_prefix(list_segments(store, "dataguard")[0].key + ".json")
+    failed = drill()
+    assert not failed.passed and "gap" in failed.description

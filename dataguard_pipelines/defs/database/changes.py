@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 
 import dagster as dg
 
+from dataguard_pipelines.core.capture.drill import run_pitr_drill
 from dataguard_pipelines.core.capture.health import MAX_SHIPPING_AGE_S, capture_freshness, slot_hygiene
 from dataguard_pipelines.core.capture.hourly import seal_hour
 from dataguard_pipelines.core.capture.segments import list_chains
@@ -133,13 +134,53 @@ def slot_wal_is_bounded(
     )
 
 
+@dg.asset_check(
+    asset=incremental_backup,
+    blocking=False,
+    description="Point-in-time drill: cut the live database at an exact slot snapshot, restore the newest "
+    "full backup into a throwaway PostgreSQL, replay the changes up to the cut, compare every table.",
+)
+def pitr_is_restorable(
+    context: dg.AssetCheckExecutionContext,
+    database: DatabaseResource,
+    store: StoreResource,
+    keyring: KeyringResource,
+    backup_settings: BackupSettingsResource,
+) -> dg.AssetCheckResult:
+    with database.open() as db:
+        record = run_pitr_drill(
+            db,
+            store.store(),
+            keyring.keyring(),
+            backup_settings.capture_slot,
+            jobs=backup_settings.restore_jobs,
+            level=backup_settings.zstd_level,
+        )
+    context.log.info(f"PITR drill {'passed' if record.passed else 'FAILED'} in {record.rto_s} s")
+    return dg.AssetCheckResult(
+        passed=record.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=record.error or None,
+        metadata={
+            "backup_id": record.backup_id or "none",
+            "cut_lsn": record.cut_lsn or "none",
+            "rto_s": dg.MetadataValue.float(record.rto_s),
+            "tables_checked": dg.MetadataValue.int(record.tables_checked),
+            "transactions_replayed": dg.MetadataValue.int(record.transactions_replayed),
+            "changes_replayed": dg.MetadataValue.int(record.changes_replayed),
+            "mismatched_tables": dg.MetadataValue.json(record.mismatched_tables),
+        },
+    )
+
+
 seal_changes_job = dg.define_asset_job(
     "seal_changes_job",
-    selection=dg.AssetSelection.assets(incremental_backup),
+    selection=dg.AssetSelection.assets(incremental_backup) - dg.AssetSelection.checks(pitr_is_restorable),
     executor_def=dg.in_process_executor,
     tags={"dataguard/kind": "db_changes"},
     description="Drain the capture slot and seal the hour's change segments.",
 )
+
 
 @dg.schedule(
     name="seal_changes_hourly",
@@ -154,6 +195,7 @@ def seal_changes_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     partition = (ended - timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
     return dg.RunRequest(run_key=partition, partition_key=partition)
 
+
 check_capture_job = dg.define_asset_job(
     "check_capture_job",
     selection=dg.AssetSelection.checks(capture_is_fresh, slot_wal_is_bounded),
@@ -167,4 +209,20 @@ check_capture_every_5_minutes = dg.ScheduleDefinition(
     cron_schedule="*/5 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+drill_pitr_job = dg.define_asset_job(
+    "drill_pitr_job",
+    selection=dg.AssetSelection.checks(pitr_is_restorable),
+    executor_def=dg.in_process_executor,
+    description="Point-in-time drill: full backup + change stream must reproduce the live database exactly.",
+)
+
+drill_pitr_daily = dg.ScheduleDefinition(
+    name="drill_pitr_daily",
+    job=drill_pitr_job,
+    cron_schedule="0 14 * * *",
+    execution_timezone="Europe/Berlin",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="14:00 Berlin, half a day of changes after the nightly full backup.",
 )
