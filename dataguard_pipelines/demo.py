@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from rich.console import Console
 
 from dataguard_pipelines.core.billing.snapshot import previous_month
+from dataguard_pipelines.core.capture.shipper import ship_changes
 from dataguard_pipelines.core.credentials import CredentialStore
 from dataguard_pipelines.core.database import protected_database
 from dataguard_pipelines.core.keys import Keyring
@@ -31,7 +32,10 @@ def run_demo(
 ) -> bool:
     """Returns True when every step and check of the cycle passed."""
     from dataguard_pipelines.cli import status_table
-    from dataguard_pipelines.defs.database.partitions import full_backup_partitions
+    from dataguard_pipelines.defs.database.partitions import (
+        full_backup_partitions,
+        incremental_backup_partitions,
+    )
     from dataguard_pipelines.launch import prepare_instance, run_job
     from dataguard_pipelines.sandbox.demo_data import is_seeded, seed
 
@@ -46,6 +50,15 @@ def run_demo(
                 f"seeded {report.tables} tables, {report.rows:,} rows, "
                 f"{report.database_bytes / 1e6:.0f} MB in {report.duration_s:.1f} s"
             )
+        store = Store(settings.store_url, s3_endpoint_url=settings.s3_endpoint_url)
+        with err.status("starting change capture (replication slot + DDL trigger)…"):
+            shipped = ship_changes(db, store, keyring, settings.capture_slot, level=settings.zstd_level)
+        err.print(
+            f"change capture: slot {settings.capture_slot!r} "
+            + ("created" if shipped.created_slot else f"shipped {shipped.changes:,} pending changes")
+            + "; `dataguard capture` keeps shipping every "
+            + f"{settings.capture_interval_s} s in production"
+        )
         started = time.monotonic()
         with err.status("full backup + restore drill through Dagster…"):
             outcome = run_job(
@@ -91,15 +104,22 @@ def run_demo(
                         err.print(f"[red]billing of company {company} failed[/red]: {billed.error}")
                 intact = run_job(settings, "check_billing_job")
             checks.update({name: [passed] for name, passed in intact.checks.items()})
+            started = time.monotonic()
+            with err.status("sealing this hour's changes and drilling a point-in-time restore…"):
+                sealed = run_job(
+                    settings,
+                    "seal_changes_job",
+                    partition_key=incremental_backup_partitions.get_last_partition_key(),
+                )
+                drilled = run_job(settings, "drill_pitr_job")
+            _report_run(err, "change seal + PITR drill", sealed, started)
+            ok = ok and sealed.success and drilled.success
+            checks.update({name: [passed] for name, passed in {**sealed.checks, **drilled.checks}.items()})
             out.print("\n[bold]continuity report[/bold]")
             for name, results in sorted(checks.items()):
                 scope = f" ({sum(results)}/{len(results)} companies)" if len(results) > 1 else ""
                 out.print(f"  {'[green]pass[/green]' if all(results) else '[red]FAIL[/red]'}  {name}{scope}")
-            out.print(
-                status_table(
-                    backup_status(Store(settings.store_url, s3_endpoint_url=settings.s3_endpoint_url))
-                )
-            )
+            out.print(status_table(backup_status(store)))
             ok = ok and all(all(results) for results in checks.values())
             if serve_ui:
                 dagster_home = prepare_instance(settings)
