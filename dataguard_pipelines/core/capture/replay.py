@@ -288,15 +288,16 @@ def ddl_statement(query: str, seq: int) -> str | None:
 
     A string whose DDL ran inside a DO block or a function has no DDL statement of its own: it runs whole,
     once, at its first DDL event."""
-    try:
-        import pglast
+    import pglast
+    from pglast.parser import ParseError
 
+    try:
         statements = [
             query[s.stmt_location : s.stmt_location + s.stmt_len] if s.stmt_len else query[s.stmt_location :]
             for s in pglast.parse_sql(query)
             if type(s.stmt).__name__ not in _NOT_DDL
         ]
-    except Exception:  # a parser older than the server's syntax: fall back to the whole string
+    except ParseError:  # syntax newer than pglast's parser: fall back to the whole string
         return query if seq == 1 else None
     if not statements:
         return query if seq == 1 else None
