@@ -212,7 +212,8 @@ def backup_status_command(as_json: bool = typer.Option(False, "--json", help="Pr
     """Newest backup per type: age, size, and whether a restore drill has verified it."""
     from dataguard_pipelines.core.status import backup_status
 
-    statuses = backup_status(_store(_settings()))
+    settings = _settings()
+    statuses = backup_status(_store(settings), capture_slot=settings.capture_slot)
     if as_json:
         _emit_json([s.as_dict() for s in statuses])
         return
@@ -247,7 +248,7 @@ def status_table(statuses) -> Table:
             s.backup_id,
             _age(s.age_s),
             f"{s.stored_bytes / 1e6:.1f} MB",
-            str(s.tables),
+            str(s.tables) if s.backup_type != "changes" else "-",
             f"{s.rows:,}",
             "[green]yes[/green]" if s.verified else "[yellow]no[/yellow]",
             drill,

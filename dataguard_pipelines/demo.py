@@ -119,7 +119,7 @@ def run_demo(
             for name, results in sorted(checks.items()):
                 scope = f" ({sum(results)}/{len(results)} companies)" if len(results) > 1 else ""
                 out.print(f"  {'[green]pass[/green]' if all(results) else '[red]FAIL[/red]'}  {name}{scope}")
-            out.print(status_table(backup_status(store)))
+            out.print(status_table(backup_status(store, capture_slot=settings.capture_slot)))
             ok = ok and all(all(results) for results in checks.values())
             if serve_ui:
                 dagster_home = prepare_instance(settings)

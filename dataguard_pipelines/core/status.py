@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from dataguard_pipelines.core.capture.segments import (
+    changes_prefix,
+    list_chains,
+    list_segments,
+    read_heartbeat,
+)
 from dataguard_pipelines.core.drill import drill_history
 from dataguard_pipelines.core.manifest import list_manifests
 from dataguard_pipelines.core.store import Store
@@ -33,7 +40,10 @@ class BackupStatus:
         return asdict(self)
 
 
-def backup_status(store: Store, now: datetime | None = None) -> list[BackupStatus]:
+def backup_status(
+    store: Store, now: datetime | None = None, *, capture_slot: str | None = None
+) -> list[BackupStatus]:
+    """One row per backup type; a `changes` row too when change capture of `capture_slot` is set up."""
     now = now or datetime.now(UTC)
     statuses = []
     for backup_type in BACKUP_TYPES:
@@ -62,4 +72,28 @@ def backup_status(store: Store, now: datetime | None = None) -> list[BackupStatu
                 backups_total=len(manifests),
             )
         )
+    if capture_slot and list_chains(store, capture_slot):
+        statuses.append(_changes_status(store, capture_slot, now))
     return statuses
+
+
+def _changes_status(store: Store, slot: str, now: datetime) -> BackupStatus:
+    """The change stream as a backup: its age is how far shipping lags (the RPO right now)."""
+    segments = list_segments(store, slot)
+    heartbeat = read_heartbeat(store, slot)
+    drills = [json.loads(store.get_bytes(k)) for k in store.glob(f"{changes_prefix(slot)}/drills/*.json")]
+    last = drills[-1] if drills else None
+    return BackupStatus(
+        backup_type="changes",
+        backup_id=f"{segments[0].start_lsn}..{segments[-1].end_lsn}" if segments else "no segments yet",
+        finished_at=heartbeat.through_at if heartbeat else None,
+        age_s=round((now - heartbeat.through_time).total_seconds(), 1) if heartbeat else None,
+        stored_bytes=sum(s.sealed_bytes for s in segments),
+        content_bytes=sum(s.content_bytes for s in segments),
+        rows=sum(s.changes for s in segments),
+        verified=any(d["passed"] for d in drills),
+        last_drill_at=last["started_at"] if last else None,
+        last_drill_passed=last["passed"] if last else None,
+        last_drill_rto_s=last["rto_s"] if last else None,
+        backups_total=len(segments),
+    )

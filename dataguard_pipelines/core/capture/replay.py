@@ -276,11 +276,19 @@ class Replayer:
         if table.key and set(table.key) <= set(names):
             values = dict(identity)
             return " AND ".join(f"{_ident(c)}={_literal(values[c])}" for c in table.key)
-        # REPLICA IDENTITY FULL without a key: the first row equal in every column, compared as text
+        # REPLICA IDENTITY FULL without a key: the first row equal in every column, compared as text. The old
+        # row leaves out its NULL columns, so a column it does not name must be NULL in the matching row
+        # (generated columns follow from the others).
+        named = {c for c, _ in identity}
         match = " AND ".join(
-            f"{_ident(c)}::text IS NOT DISTINCT FROM {_literal(v)}" for c, v in identity if v is not UNCHANGED
+            [
+                f"{_ident(c)}::text IS NOT DISTINCT FROM {_literal(v)}"
+                for c, v in identity
+                if v is not UNCHANGED
+            ]
+            + [f"{_ident(c)} IS NULL" for c in table.columns if c not in named and c not in table.generated]
         )
-        return f"ctid = (SELECT ctid FROM {change.table} WHERE {match} LIMIT 1)"
+        return f"ctid = (SELECT ctid FROM {change.table} WHERE {match or 'true'} LIMIT 1)"
 
 
 def ddl_statement(query: str, seq: int) -> str | None:
