@@ -18,7 +18,6 @@ from ..errors import BusyError, ConfigError, DataguardError, SourceError, StoreE
 from ..keys import Keyring
 from ..store import Store
 from .shipper import ShipResult, ship_changes
-from .slot import check_logical_decoding
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ def run_capture(
     """Ship every `interval_s` seconds until `stop` is set (SIGTERM/SIGINT set it when run in the main thread)."""
     stop = stop or threading.Event()
     _install_signal_handlers(stop)
-    check_logical_decoding(db)
     stats = DaemonStats()
     backoff = 1.0
     final = stop.is_set()

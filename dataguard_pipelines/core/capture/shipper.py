@@ -32,7 +32,7 @@ from .segments import (
     record_chain,
     write_heartbeat,
 )
-from .slot import DECODING_SESSION, create_slot, prepare_capture, slot_status
+from .slot import DECODING_SESSION, check_logical_decoding, create_slot, prepare_capture, slot_status
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def ship_changes(
                 "changes are missing: run `dataguard capture --recreate-slot`, then a full backup"
             )
         if not status.exists:
+            check_logical_decoding(db)  # before touching the schema: capture may be impossible here
             prepare_capture(db)
             created = create_slot(db, slot)
             record_chain(store, slot, created.lsn, created.created_at)
