@@ -26,11 +26,19 @@ def test_set_variable_wins_over_the_config_file(tmp_path: Path):
     assert settings.zstd_level == 3
 
 
+def test_capture_defaults(tmp_path: Path):
+    settings = Settings.from_env({"DATAGUARD_HOME": str(tmp_path)})
+    assert (settings.capture_slot, settings.capture_interval_s, settings.slot_max_wal_mb) == ("dataguard", 30, 1024)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
         ("DATAGUARD_ZSTD_LEVEL", "fast", "not a whole number"),
         ("DATAGUARD_RESTORE_JOBS", "0", "out of range"),
+        ("DATAGUARD_CAPTURE_INTERVAL", "0", "out of range"),
+        ("DATAGUARD_SLOT_MAX_WAL_MB", "lots", "not a whole number"),
+        ("DATAGUARD_CAPTURE_SLOT", "My-Slot", "may only hold"),
     ],
 )
 def test_malformed_numbers_are_config_errors(tmp_path: Path, name: str, value: str, message: str):
