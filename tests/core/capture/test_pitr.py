@@ -228,3 +228,28 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
         result = recover(plan, local_store, keyring, target)
         assert result.transactions > 0
         assert _fingerprints_in(psycopg.connect(target)) == reference, f"restore to cut {i} differs"
+
+
+def test_to_xid_stops_just_before_the_bad_transaction(pg15_server, new_database, local_store, keyring):
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+    db = PostgresDatabase(source)
+    ship_changes(db, local_store, keyring, SLOT)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=SLOT)
+    _write(source, 1)
+    reference = table_fingerprints(source)
+    with psycopg.connect(source) as conn:
+        bad_xid = conn.execute("SELECT txid_current()").fetchone()[0]
+        conn.execute("DELETE FROM accounts")
+        conn.execute("TRUNCATE ledger")
+    _write(source, 2)  # later work must not be replayed either
+    ship_changes(db, local_store, keyring, SLOT)
+    target = new_database(pg15_server)
+    result = recover(
+        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(xid=bad_xid)), local_store, keyring, target
+    )
+    assert result.transactions == 2
+    assert table_fingerprints(target) == reference
+    with pytest.raises(ConfigError, match="not in the captured changes"):
+        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(xid=bad_xid + 10_000))
