@@ -278,7 +278,7 @@ def verify(
 ) -> None:
     """Check every stored object against its manifest's SHA-256; --deep runs a restore drill."""
     from dataguard_pipelines.core.manifest import find_backup, list_manifests
-    from dataguard_pipelines.core.verify import verify_objects
+    from dataguard_pipelines.core.verify import verify_objects, verify_segments
 
     settings = _settings()
     store = _store(settings)
@@ -287,11 +287,14 @@ def verify(
         raise StoreError(f"no backups in {store.url} yet; run `dataguard backup --type full`")
     with progress_bar(not as_json) as update:
         report = verify_objects(store, manifests, update)
+    segments = verify_segments(store, settings.capture_slot) if not backup_id else None
+    problems = list(report.problems) + list(segments.problems if segments else ())
     document: dict = {
         "backups": report.backups,
         "objects": report.objects,
         "stored_bytes": report.stored_bytes,
-        "problems": [p.__dict__ for p in report.problems],
+        "segments": segments.objects if segments else 0,
+        "problems": [p.__dict__ for p in problems],
     }
     drill = None
     if deep:
@@ -305,11 +308,16 @@ def verify(
     if as_json:
         _emit_json(document)
     else:
-        for problem in report.problems:
+        for problem in problems:
             err.print(f"[red]bad[/red] {problem.key}: {problem.problem}", highlight=False)
         out.print(
-            f"{'[green]ok[/green]' if report.ok else '[red]FAILED[/red]'} {report.objects} objects in "
+            f"{'[green]ok[/green]' if not problems else '[red]FAILED[/red]'} {report.objects} objects in "
             f"{report.backups} backups, {report.stored_bytes / 1e6:.1f} MB hashed"
+            + (
+                f"; {segments.objects} change segments, {segments.stored_bytes / 1e6:.1f} MB"
+                if segments
+                else ""
+            )
         )
         if drill:
             verdict = "[green]passed[/green]" if drill.passed else "[red]FAILED[/red]"
@@ -319,8 +327,8 @@ def verify(
                 + (f"; mismatched: {', '.join(drill.mismatched_tables)}" if drill.mismatched_tables else "")
                 + (f"; {drill.error}" if drill.error else "")
             )
-    if not report.ok:
-        raise VerificationError(f"{len(report.problems)} stored object(s) do not match their manifest")
+    if problems:
+        raise VerificationError(f"{len(problems)} stored object(s) do not match their manifest or index")
     if drill and not drill.passed:
         raise VerificationError(f"the restore drill of {drill.backup_id} failed")
 

@@ -369,5 +369,14 @@ def test_disaster_drill_restores_the_second_before_a_destructive_migration(demo_
         assert_one_clear_sentence(future, "in the future")
         status = run(["capture", "--status", "--json"], env)
         assert json.loads(status.stdout)["gaps"] == []
+        assert "change segments" in run(["verify"], env).stdout
+        [segment] = sorted((tmp_path / "store" / "changes" / "dataguard" / "segments").glob("*.jsonl.dgar"))[
+            -1:
+        ]
+        data = bytearray(segment.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        segment.write_bytes(bytes(data))
+        tampered = run(["verify"], env, check=1)
+        assert "differs from the segment index" in tampered.stderr
     finally:
         drop_database(target)

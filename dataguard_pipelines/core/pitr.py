@@ -164,6 +164,7 @@ def recover(
             report(
                 Progress("replay", replayer.changes, plan.changes_upper_bound, tx.committed_at.isoformat())
             )
+        replayer.finish()
         sync_sequences(conn)
     replay_s = time.monotonic() - replay_started
     report(Progress("done", replayer.changes, replayer.changes, plan.target.describe()), force=True)

@@ -8,6 +8,7 @@ their effects are in the stream as row changes of their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from ..engines.postgres import _first_line
 from ..errors import RestoreError
 from ..keys import Keyring
 from ..store import Store
-from .decoding import UNCHANGED, Begin, Commit, Message, RowChange, Truncate, parse_event
+from .decoding import UNCHANGED, Commit, Message, RowChange, Truncate, parse_event
 from .lsn import format_lsn
 from .segments import Segment, read_segment
 from .slot import DDL_PREFIX, DECODING_SESSION
@@ -26,7 +27,18 @@ from .slot import DDL_PREFIX, DECODING_SESSION
 log = logging.getLogger(__name__)
 
 INSERT_BATCH = 500
-SYNC_EVERY = 2000
+BATCH_BYTES = 1 << 20
+BATCH_TRANSACTIONS = 200
+
+# Raises inside the server, so a divergence stops the batch at the statement that found it.
+_EXPECT_ONE_SQL = """
+CREATE FUNCTION pg_temp.dg_expect_one(got bigint, what text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF got <> 1 THEN
+        RAISE EXCEPTION 'replay diverged: % touched % rows, expected 1', what, got;
+    END IF;
+END $$
+"""
 
 _NOT_DDL = frozenset(
     {
@@ -99,120 +111,128 @@ class _Table:
 
 
 class Replayer:
-    """Applies transactions through one connection; raises RestoreError when the target diverges."""
+    """Applies transactions through one connection; raises RestoreError when the target diverges.
 
-    def __init__(self, conn) -> None:
+    Each transaction becomes one SQL text (BEGIN … COMMIT) and several transactions travel in one round trip;
+    an UPDATE or DELETE that does not touch exactly one row raises inside the server, naming the transaction.
+    Call `finish()` at the end: it sends what is queued and makes the replayed commits durable."""
+
+    def __init__(
+        self, conn, *, batch_bytes: int = BATCH_BYTES, batch_transactions: int = BATCH_TRANSACTIONS
+    ) -> None:
         self.conn = conn
+        self.batch_bytes, self.batch_transactions = batch_bytes, batch_transactions
         self._tables: dict[str, _Table] = {}
+        self._parts: list[str] = []
+        self._bytes = 0
+        self._queued: list[Transaction] = []
         self.transactions = 0
         self.changes = 0
         self.ddl = 0
+        if conn.info.transaction_status != 0:
+            conn.rollback()
+        conn.autocommit = True
         settings = {
             **DECODING_SESSION,
             "session_replication_role": "replica",
             "standard_conforming_strings": "on",
+            "synchronous_commit": "off",  # finish() makes it durable in one flush
         }
         try:
             for name, value in settings.items():
                 conn.execute(f"SET {name} = '{value}'")
-            conn.commit()
+            conn.execute(_EXPECT_ONE_SQL)
         except Exception as exc:
-            conn.rollback()
             raise RestoreError(
                 "replaying changes needs a role that may SET session_replication_role (a superuser, or "
                 f"GRANT SET ON PARAMETER session_replication_role): {_first_line(exc)}"
             ) from exc
 
     def apply(self, tx: Transaction) -> None:
-        try:
-            self._apply(tx)
-            self.conn.commit()
-        except RestoreError:
-            self.conn.rollback()
-            raise
-        except Exception as exc:
-            self.conn.rollback()
-            raise RestoreError(
-                f"replay of transaction {tx.xid} (commit {format_lsn(tx.commit_lsn)}, "
-                f"{tx.committed_at.isoformat()}) failed: {_first_line(exc)}"
-            ) from exc
-        self.transactions += 1
-
-    def _apply(self, tx: Transaction) -> None:
-        pending: list[tuple[object, str, int]] = []  # (cursor, what, expected rows)
-        batch: list[RowChange] = []
+        """Queue one transaction (sent with the next batch)."""
+        parts = ["BEGIN"]
+        inserts: list[RowChange] = []
 
         def flush_inserts() -> None:
-            if batch:
-                sql = self._insert_sql(batch)
-                pending.append((self._send(sql), f"INSERT into {batch[0].table}", len(batch)))
-                batch.clear()
+            if inserts:
+                parts.append(self._insert_sql(inserts))
+                inserts.clear()
 
-        with self.conn.pipeline() as pipeline:
-            for data in tx.records:
-                event = parse_event(data)
-                if isinstance(event, RowChange):
-                    self.changes += 1
-                    if event.op == "INSERT":
-                        if batch and (
-                            batch[0].table != event.table
-                            or len(batch) >= INSERT_BATCH
-                            or [c for c, _ in batch[0].new] != [c for c, _ in event.new]
-                        ):
-                            flush_inserts()
-                        batch.append(event)
-                        continue
-                    flush_inserts()
-                    sql = self._update_sql(event) if event.op == "UPDATE" else self._delete_sql(event)
-                    pending.append((self._send(sql), f"{event.op} on {event.table}", 1))
-                elif isinstance(event, Truncate):
-                    flush_inserts()
-                    self.changes += 1
-                    pending.append((self._send(_truncate_sql(event)), "TRUNCATE", -1))
-                elif isinstance(event, Message) and event.prefix == DDL_PREFIX:
-                    flush_inserts()
-                    pipeline.sync()
-                    self._check(pending, tx)
-                    pending.clear()
-                    self._apply_ddl(event.content)
-                elif isinstance(event, Begin | Commit | Message):
+        for data in tx.records:
+            event = parse_event(data)
+            if isinstance(event, RowChange):
+                self.changes += 1
+                if event.op == "INSERT":
+                    if inserts and (
+                        inserts[0].table != event.table
+                        or len(inserts) >= INSERT_BATCH
+                        or [c for c, _ in inserts[0].new] != [c for c, _ in event.new]
+                    ):
+                        flush_inserts()
+                    inserts.append(event)
                     continue
-                if len(pending) >= SYNC_EVERY:
-                    pipeline.sync()
-                    self._check(pending, tx)
-                    pending.clear()
-            flush_inserts()
-        self._check(pending, tx)
-
-    def _send(self, sql: str):
-        cur = self.conn.cursor()
-        cur.execute(sql.encode(), prepare=False)
-        return cur
-
-    def _check(self, pending, tx: Transaction) -> None:
-        for cur, what, expected in pending:
-            if expected >= 0 and cur.rowcount != expected:
-                raise RestoreError(
-                    f"replay diverged at transaction {tx.xid} (commit {format_lsn(tx.commit_lsn)}): "
-                    f"{what} touched {cur.rowcount} rows, expected {expected}"
+                flush_inserts()
+                what = _literal(f"{event.op} on {event.table} in transaction {tx.xid}")
+                sql = self._update_sql(event) if event.op == "UPDATE" else self._delete_sql(event)
+                parts.append(
+                    f"WITH c AS ({sql} RETURNING 1) SELECT pg_temp.dg_expect_one(count(*), {what}) FROM c"
                 )
+            elif isinstance(event, Truncate):
+                flush_inserts()
+                self.changes += 1
+                parts.append(_truncate_sql(event))
+            elif isinstance(event, Message) and event.prefix == DDL_PREFIX:
+                flush_inserts()
+                statement, search_path, tag = _ddl_of(event.content)
+                if statement is None:
+                    continue
+                parts += [
+                    f"SELECT pg_catalog.set_config('search_path', {_literal(search_path)}, true)",
+                    statement,
+                ]
+                # run everything so far (the transaction stays open): later statements see the new schema
+                self._queue(tx, parts)
+                self._send()
+                parts = []
+                self._tables.clear()
+                self.ddl += 1
+                log.info("replayed DDL %s of transaction %s", tag, tx.xid)
+        flush_inserts()
+        parts.append("COMMIT")
+        self._queue(tx, parts)
+        self.transactions += 1
+        if self._bytes >= self.batch_bytes or len(self._queued) >= self.batch_transactions:
+            self._send()
 
-    def _apply_ddl(self, content: str) -> None:
-        try:
-            message = json.loads(content)
-        except ValueError as exc:
-            raise RestoreError(f"captured DDL message is not JSON: {content[:80]!r}") from exc
-        statement = ddl_statement(message["query"], int(message.get("seq", 1)))
-        if statement is None:
+    def finish(self) -> None:
+        """Send what is queued, then flush the target's WAL once (replay committed asynchronously)."""
+        self._send()
+        self.conn.execute("SET synchronous_commit = on")
+        self.conn.execute("BEGIN; SELECT pg_catalog.txid_current(); COMMIT")
+
+    def _queue(self, tx: Transaction, parts: list[str]) -> None:
+        self._parts += parts
+        self._bytes += sum(len(p) for p in parts)
+        if not self._queued or self._queued[-1] is not tx:
+            self._queued.append(tx)
+
+    def _send(self) -> None:
+        if not self._parts:
             return
-        self.conn.execute(
-            "SELECT set_config('search_path', %s, false)", (message.get("search_path") or "public",)
-        )
-        self.conn.execute(statement.encode(), prepare=False)
-        self.conn.execute("SELECT set_config('search_path', 'pg_catalog', false)")
-        self._tables.clear()
-        self.ddl += 1
-        log.info("replayed DDL: %s", message.get("tag"))
+        sql = ";\n".join(self._parts)
+        queued = self._queued
+        self._parts, self._bytes, self._queued = [], 0, []
+        try:
+            self.conn.execute(sql.encode(), prepare=False)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.conn.execute("ROLLBACK")
+            first, last = queued[0], queued[-1]
+            where = f"transaction {first.xid}" if first is last else f"transactions {first.xid}..{last.xid}"
+            raise RestoreError(
+                f"replay failed in {where} (commits {format_lsn(first.commit_lsn)}..{format_lsn(last.commit_lsn)}, "
+                f"{first.committed_at.isoformat()}..): {_first_line(exc)}"
+            ) from exc
 
     def _table(self, name: str) -> _Table:
         info = self._tables.get(name)
@@ -289,6 +309,16 @@ class Replayer:
             + [f"{_ident(c)} IS NULL" for c in table.columns if c not in named and c not in table.generated]
         )
         return f"ctid = (SELECT ctid FROM {change.table} WHERE {match or 'true'} LIMIT 1)"
+
+
+def _ddl_of(content: str) -> tuple[str | None, str, str]:
+    """(statement to run, search_path, command tag) of a captured DDL message."""
+    try:
+        message = json.loads(content)
+    except ValueError as exc:
+        raise RestoreError(f"captured DDL message is not JSON: {content[:80]!r}") from exc
+    statement = ddl_statement(message["query"], int(message.get("seq", 1)))
+    return statement, message.get("search_path") or "public", str(message.get("tag"))
 
 
 def ddl_statement(query: str, seq: int) -> str | None:

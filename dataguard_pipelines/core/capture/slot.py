@@ -155,8 +155,13 @@ def create_slot(db: PostgresDatabase, slot: str) -> SlotCreated:
                 "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, %s)", (slot, PLUGIN)
             ).fetchone()[0]
         except Exception as exc:
+            hint = (
+                "; slot names are unique per server: give this database its own DATAGUARD_CAPTURE_SLOT"
+                if "already exists" in str(exc)
+                else ""
+            )
             raise SourceError(
-                f"cannot create replication slot {slot!r} on {db.display}: {_first_line(exc)}"
+                f"cannot create replication slot {slot!r} on {db.display}: {_first_line(exc)}{hint}"
             ) from exc
     return SlotCreated(name=slot, lsn=lsn, created_at=datetime.now(UTC))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -14,8 +15,6 @@ from dataguard_pipelines.core.errors import ConfigError, RestoreError
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.pitr import RecoveryTarget, plan_recovery, recover
 from tests.fixtures.postgres import table_fingerprints
-
-SLOT = "dataguard"
 
 SCHEMA = """
 CREATE TABLE accounts (id bigserial PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), meta jsonb,
@@ -33,6 +32,12 @@ CREATE TRIGGER accounts_audit AFTER INSERT OR UPDATE ON accounts FOR EACH ROW EX
 @pytest.fixture
 def keyring(keyring_path) -> Keyring:
     return Keyring.load(keyring_path)
+
+
+@pytest.fixture
+def slot() -> str:
+    """Slot names are unique per server, not per database: each test gets its own."""
+    return f"dataguard_{uuid.uuid4().hex[:8]}"
 
 
 def _server_now(url: str):
@@ -68,17 +73,17 @@ def _write(url: str, round_: int) -> None:
 
 @pytest.mark.parametrize("server", ["pg15", "pg18"])
 def test_restore_to_several_times_reproduces_each_reference(
-    request, server, new_database, local_store, keyring
+    slot, request, server, new_database, local_store, keyring
 ):
     server_url = request.getfixturevalue(f"{server}_server")
     source = new_database(server_url)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(SCHEMA)
     db = PostgresDatabase(source)
-    first = ship_changes(db, local_store, keyring, SLOT)
+    first = ship_changes(db, local_store, keyring, slot)
     assert first.created_slot
     _write(source, 0)
-    run_full_backup(db, local_store, keyring, partition="p", capture_slot=SLOT)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
     references = []
     for round_ in range(1, 4):
         _write(source, round_)
@@ -95,40 +100,40 @@ def test_restore_to_several_times_reproduces_each_reference(
                     " DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey)"
                 )
         references.append((_server_now(source), table_fingerprints(source)))
-        ship_changes(db, local_store, keyring, SLOT)
+        ship_changes(db, local_store, keyring, slot)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("TRUNCATE ledger")
         conn.execute("DROP TABLE items")
-    ship_changes(db, local_store, keyring, SLOT)
+    ship_changes(db, local_store, keyring, slot)
 
     for i, (at, reference) in enumerate(references):
         target = new_database(server_url)
-        plan = plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=at))
+        plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(time=at))
         result = recover(plan, local_store, keyring, target)
         assert result.transactions > 0
         restored = table_fingerprints(target)
         assert restored == reference, f"restore to reference {i} differs"
 
 
-def test_refusals_name_the_problem(pg15_server, new_database, local_store, keyring):
+def test_refusals_name_the_problem(slot, pg15_server, new_database, local_store, keyring):
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(SCHEMA)
     db = PostgresDatabase(source)
     with pytest.raises(RestoreError, match="no full backup was cut"):
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source)))
-    ship_changes(db, local_store, keyring, SLOT)
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(time=_server_now(source)))
+    ship_changes(db, local_store, keyring, slot)
     before = _server_now(source) - timedelta(seconds=5)
-    run_full_backup(db, local_store, keyring, partition="p", capture_slot=SLOT)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
     with pytest.raises(ConfigError, match="before the oldest full backup"):
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=before))
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(time=before))
     with pytest.raises(ConfigError, match="in the future"):
         plan_recovery(
-            local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source) + timedelta(hours=1))
+            local_store, keyring, slot, RecoveryTarget(time=_server_now(source) + timedelta(hours=1))
         )
     _write(source, 1)
     with pytest.raises(RestoreError, match="shipped up to"):
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(time=_server_now(source)))
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(time=_server_now(source)))
 
 
 PGBENCH_SCHEMA = """
@@ -167,7 +172,7 @@ def _fingerprints_in(conn) -> dict[str, tuple[int, str]]:
 
 @pytest.mark.parametrize("server", ["pg15", "pg18"])
 def test_restore_to_exact_cuts_while_pgbench_writes(
-    request, server, new_database, local_store, keyring, tmp_path
+    slot, request, server, new_database, local_store, keyring, tmp_path
 ):
     """References are taken at exact slot cuts while pgbench keeps committing; --to-lsn reproduces each."""
     import subprocess
@@ -182,7 +187,7 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(PGBENCH_SCHEMA)
     db = PostgresDatabase(source)
-    ship_changes(db, local_store, keyring, SLOT)
+    ship_changes(db, local_store, keyring, slot)
     script = tmp_path / "mix.sql"
     script.write_text(PGBENCH_SCRIPT)
     dbname, env = db.client_env()
@@ -209,34 +214,34 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
     )
     try:
         time.sleep(1.5)
-        run_full_backup(db, local_store, keyring, partition="p", capture_slot=SLOT)
+        run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
         references = []
         for _ in range(3):
             time.sleep(2)
-            with slot_snapshot(db, SLOT) as (snapshot, reader):
+            with slot_snapshot(db, slot) as (snapshot, reader):
                 references.append((parse_lsn(snapshot.lsn), _fingerprints_in(reader)))
-            ship_changes(db, local_store, keyring, SLOT)
+            ship_changes(db, local_store, keyring, slot)
     finally:
         _out, err = pgbench.communicate(timeout=60)
     assert pgbench.returncode == 0, err
-    ship_changes(db, local_store, keyring, SLOT)
+    ship_changes(db, local_store, keyring, slot)
     assert len({fp["public.orders"] for _, fp in references}) == 3, "pgbench did not write between references"
 
     for i, (lsn, reference) in enumerate(references):
         target = new_database(server_url)
-        plan = plan_recovery(local_store, keyring, SLOT, RecoveryTarget(lsn=lsn))
+        plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(lsn=lsn))
         result = recover(plan, local_store, keyring, target)
         assert result.transactions > 0
         assert _fingerprints_in(psycopg.connect(target)) == reference, f"restore to cut {i} differs"
 
 
-def test_to_xid_stops_just_before_the_bad_transaction(pg15_server, new_database, local_store, keyring):
+def test_to_xid_stops_just_before_the_bad_transaction(slot, pg15_server, new_database, local_store, keyring):
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(SCHEMA)
     db = PostgresDatabase(source)
-    ship_changes(db, local_store, keyring, SLOT)
-    run_full_backup(db, local_store, keyring, partition="p", capture_slot=SLOT)
+    ship_changes(db, local_store, keyring, slot)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
     _write(source, 1)
     reference = table_fingerprints(source)
     with psycopg.connect(source) as conn:
@@ -244,12 +249,12 @@ def test_to_xid_stops_just_before_the_bad_transaction(pg15_server, new_database,
         conn.execute("DELETE FROM accounts")
         conn.execute("TRUNCATE ledger")
     _write(source, 2)  # later work must not be replayed either
-    ship_changes(db, local_store, keyring, SLOT)
+    ship_changes(db, local_store, keyring, slot)
     target = new_database(pg15_server)
     result = recover(
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(xid=bad_xid)), local_store, keyring, target
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(xid=bad_xid)), local_store, keyring, target
     )
     assert result.transactions == 2
     assert table_fingerprints(target) == reference
     with pytest.raises(ConfigError, match="not in the captured changes"):
-        plan_recovery(local_store, keyring, SLOT, RecoveryTarget(xid=bad_xid + 10_000))
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(xid=bad_xid + 10_000))
