@@ -99,10 +99,7 @@ def ship_changes(
             )
             status = slot_status(db, slot)
         position = _shipped_position(store, slot, status)
-        flush_lsn, server_now = conn.execute(
-            "SELECT pg_current_wal_flush_lsn()::text, statement_timestamp()"
-        ).fetchone()
-        conn.commit()
+        flush_lsn, server_now = _flushed_position(conn)
         writer: SegmentWriter | None = None
         try:
             for records, commit_lsn, committed_at in _transactions(conn, slot, flush_lsn, position):
@@ -135,6 +132,21 @@ def ship_changes(
         result.through_lsn, result.through_at = flush_lsn, through_at
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _flushed_position(conn) -> tuple[str, datetime]:
+    """A WAL position that every commit acknowledged before the returned time lies behind, flushed.
+
+    Decoding reads only flushed WAL, and with synchronous_commit=off a commit is acknowledged before it is
+    flushed; committing a transaction of our own synchronously flushes the WAL of everything before it."""
+    server_now = conn.execute("SELECT statement_timestamp()").fetchone()[0]
+    conn.commit()
+    conn.execute("SET synchronous_commit = on")
+    conn.execute("SELECT txid_current()")  # an xid, so the commit below writes (and flushes) a record
+    conn.commit()
+    flush_lsn = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
+    conn.commit()
+    return flush_lsn, server_now
 
 
 def _publish(writer: SegmentWriter, result: ShipResult, on_segment) -> int:

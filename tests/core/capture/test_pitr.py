@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import psycopg
@@ -258,3 +259,44 @@ def test_to_xid_stops_just_before_the_bad_transaction(slot, pg15_server, new_dat
     assert table_fingerprints(target) == reference
     with pytest.raises(ConfigError, match="not in the captured changes"):
         plan_recovery(local_store, keyring, slot, RecoveryTarget(xid=bad_xid + 10_000))
+
+
+@pytest.fixture
+def slow_wal_writer(pg15_server: str) -> Iterator[None]:
+    """Asynchronous commits stay unflushed for up to 30 s (wal_writer_delay = 10 s) during the test."""
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        conn.execute("SELECT pg_reload_conf()")
+    yield
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET wal_writer_delay")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def test_asynchronously_committed_transactions_are_shipped_before_the_heartbeat_claims_them(
+    slot, pg15_server, new_database, local_store, keyring, slow_wal_writer
+):
+    import time
+
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    db = PostgresDatabase(source)
+    ship_changes(db, local_store, keyring, slot)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
+    time.sleep(0.5)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("INSERT INTO t VALUES (1)")  # acknowledged, not yet flushed
+    time.sleep(1.5)  # older than the heartbeat's one-second margin
+    shipped = ship_changes(db, local_store, keyring, slot)
+    assert shipped.transactions == 1
+    target = new_database(pg15_server)
+    recover(
+        plan_recovery(local_store, keyring, slot, RecoveryTarget(time=shipped.through_at)),
+        local_store,
+        keyring,
+        target,
+    )
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1
