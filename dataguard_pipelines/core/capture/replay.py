@@ -192,7 +192,7 @@ class Replayer:
                 ]
                 # run everything so far (the transaction stays open): later statements see the new schema
                 self._queue(tx, parts)
-                self._send()
+                self.flush()
                 parts = []
                 self._tables.clear()
                 self.ddl += 1
@@ -202,11 +202,11 @@ class Replayer:
         self._queue(tx, parts)
         self.transactions += 1
         if self._bytes >= self.batch_bytes or len(self._queued) >= self.batch_transactions:
-            self._send()
+            self.flush()
 
     def finish(self) -> None:
         """Send what is queued, then flush the target's WAL once (replay committed asynchronously)."""
-        self._send()
+        self.flush()
         self.conn.execute("SET synchronous_commit = on")
         self.conn.execute("BEGIN; SELECT pg_catalog.txid_current(); COMMIT")
 
@@ -216,7 +216,8 @@ class Replayer:
         if not self._queued or self._queued[-1] is not tx:
             self._queued.append(tx)
 
-    def _send(self) -> None:
+    def flush(self) -> None:
+        """Send the queued transactions now (one round trip)."""
         if not self._parts:
             return
         sql = ";\n".join(self._parts)
