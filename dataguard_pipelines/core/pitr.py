@@ -109,12 +109,16 @@ def plan_recovery(
             f"no full backup was cut at a replication slot snapshot of {slot!r}: point-in-time restore needs a "
             "full backup taken while change capture runs (start `dataguard capture`, then `dataguard backup`)"
         )
-    segments = list_segments(store, slot)
     stop_lsn = target.lsn
     if target.xid is not None:
-        stop_lsn = _commit_lsn_of(store, keyring, segments, target.xid) - 1
+        oldest_cut = min(parse_lsn(m.consistency["lsn"]) for m in backups)
+        stop_lsn = (
+            _commit_lsn_of(store, keyring, list_segments(store, slot, ending_after=oldest_cut), target.xid)
+            - 1
+        )
     backup = _choose_backup(backups, target, stop_lsn)
     cut = parse_lsn(backup.consistency["lsn"])
+    segments = list_segments(store, slot, ending_after=cut)  # only the index entries after the cut are read
     chains = [c for c in list_chains(store, slot) if c.start <= cut]
     if not chains:
         raise RestoreError(f"change capture had not started when backup {backup.backup_id} was taken")

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from dataguard_pipelines.core.capture.lsn import parse_lsn
 from dataguard_pipelines.core.capture.segments import (
     changes_prefix,
     list_chains,
@@ -73,16 +74,22 @@ def backup_status(
             )
         )
     if capture_slot and list_chains(store, capture_slot):
-        statuses.append(_changes_status(store, capture_slot, now))
+        cuts = [
+            parse_lsn(m.consistency["lsn"])
+            for m in list_manifests(store, "full")
+            if m.consistency.get("kind") == "replication_slot"
+            and m.consistency.get("slot_name") == capture_slot
+        ]
+        statuses.append(_changes_status(store, capture_slot, now, since_lsn=max(cuts, default=-1)))
     return statuses
 
 
-def _changes_status(store: Store, slot: str, now: datetime) -> BackupStatus:
-    """The change stream as a backup: its age is how far shipping lags (the RPO right now)."""
-    segments = list_segments(store, slot)
+def _changes_status(store: Store, slot: str, now: datetime, *, since_lsn: int) -> BackupStatus:
+    """The change stream since the newest full backup's cut; its age is how far shipping lags (the RPO now)."""
+    segments = list_segments(store, slot, ending_after=since_lsn)
     heartbeat = read_heartbeat(store, slot)
-    drills = [json.loads(store.get_bytes(k)) for k in store.glob(f"{changes_prefix(slot)}/drills/*.json")]
-    last = drills[-1] if drills else None
+    drill_keys = store.glob(f"{changes_prefix(slot)}/drills/*.json")
+    last = json.loads(store.get_bytes(drill_keys[-1])) if drill_keys else None
     return BackupStatus(
         backup_type="changes",
         backup_id=f"{segments[0].start_lsn}..{segments[-1].end_lsn}" if segments else "no segments yet",
@@ -91,7 +98,7 @@ def _changes_status(store: Store, slot: str, now: datetime) -> BackupStatus:
         stored_bytes=sum(s.sealed_bytes for s in segments),
         content_bytes=sum(s.content_bytes for s in segments),
         rows=sum(s.changes for s in segments),
-        verified=any(d["passed"] for d in drills),
+        verified=bool(last and last["passed"]),
         last_drill_at=last["started_at"] if last else None,
         last_drill_passed=last["passed"] if last else None,
         last_drill_rto_s=last["rto_s"] if last else None,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ..engines.postgres import PostgresDatabase
 from ..store import Store
-from .segments import list_chains, list_segments, read_heartbeat
+from .segments import list_chains, list_segments, read_heartbeat, segment_ranges
 from .slot import slot_status
 
 MAX_SHIPPING_AGE_S = 120
@@ -43,8 +43,8 @@ def capture_freshness(
             False, True, "change capture is not set up (no chain in the store); nothing to check"
         )
     heartbeat = read_heartbeat(store, slot)
-    segments = list_segments(store, slot)
-    newest = segments[-1].last_commit if segments else None
+    ranges = segment_ranges(store, slot)
+    newest = list_segments(store, slot, ending_after=ranges[-1][1] - 1)[-1].last_commit if ranges else None
     if heartbeat is None:
         return Freshness(True, False, "capture is set up but has never shipped", newest_segment_at=newest)
     age = (now - datetime.fromisoformat(heartbeat.written_at)).total_seconds()

@@ -15,6 +15,7 @@ from ..engines.postgres import PostgresDatabase
 from ..keys import Keyring
 from ..store import Store
 from .decoding import Commit, parse_event
+from .lsn import parse_lsn
 from .segments import Segment, changes_prefix, list_chains, list_segments, read_heartbeat, read_segment
 from .shipper import ShipResult, ship_changes
 
@@ -84,7 +85,7 @@ def seal_hour(
     seal = HourSeal(hour=start.strftime("%Y-%m-%d-%H:%M"), start=start, end=end)
     if db is not None:
         seal.drained = ship_changes(db, store, keyring, slot, level=level)
-    segments = list_segments(store, slot)
+    segments = list_segments(store, slot, ending_after=_previous_hour_start_lsn(store, slot, start))
     in_hour = [
         s
         for s in segments
@@ -114,6 +115,16 @@ def seal_hour(
         seal.complete = heartbeat.through_time >= end
     _record(store, slot, seal)
     return seal
+
+
+def _previous_hour_start_lsn(store: Store, slot: str, start: datetime) -> int:
+    """Where the previous hour's segments began (from its seal), so an hour reads only recent index entries."""
+    key = f"{changes_prefix(slot)}/hours/{(start - timedelta(hours=1)).strftime('%Y-%m-%d-%H:%M')}.json"
+    if store.exists(key):
+        first = json.loads(store.get_bytes(key)).get("first_lsn")
+        if first:
+            return parse_lsn(first) - 1
+    return -1
 
 
 def _count_in_hour(

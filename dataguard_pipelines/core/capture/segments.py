@@ -90,6 +90,7 @@ class Heartbeat:
     through_lsn: str
     through_at: str
     written_at: str
+    stream_end_lsn: str | None = None  # the newest segment's end when the heartbeat was written
 
     @property
     def through(self) -> int:
@@ -113,10 +114,25 @@ def data_key(slot: str, start: int) -> str:
     return f"{segments_prefix(slot)}/{lsn_key(start)}.jsonl.dgar"
 
 
-def list_segments(store: Store, slot: str) -> list[Segment]:
-    """Every published segment of the slot, in LSN order."""
+def segment_ranges(store: Store, slot: str, pattern: str = "*") -> list[tuple[int, int, str]]:
+    """(start, end, index key) of published segments, from the key names alone (one listing, no reads)."""
+    ranges = []
+    for key in store.glob(f"{segments_prefix(slot)}/{pattern}.json"):
+        name = key.rsplit("/", 1)[-1][: -len(".json")]
+        try:
+            start, end = (int(part, 16) for part in name.split("-"))
+        except ValueError:
+            continue  # not a segment index entry
+        ranges.append((start, end, key))
+    return sorted(ranges)
+
+
+def list_segments(store: Store, slot: str, *, ending_after: int = -1) -> list[Segment]:
+    """Published segments of the slot in LSN order; only those ending after `ending_after` are read."""
     segments = []
-    for key in store.glob(f"{segments_prefix(slot)}/*.json"):
+    for _start, end, key in segment_ranges(store, slot):
+        if end <= ending_after:
+            continue
         try:
             segments.append(Segment(**json.loads(store.get_bytes(key))))
         except (ValueError, TypeError) as exc:
@@ -160,7 +176,7 @@ def write_heartbeat(store: Store, heartbeat: Heartbeat) -> None:
 
 def sweep_unpublished(store: Store, slot: str) -> int:
     """Delete data objects whose index entry was never published (a killed shipper); returns how many."""
-    published = {data_key(slot, s.start) for s in list_segments(store, slot)}
+    published = {data_key(slot, start) for start, _end, _key in segment_ranges(store, slot)}
     orphans = [k for k in store.glob(f"{segments_prefix(slot)}/*.jsonl.dgar") if k not in published]
     for key in orphans:
         store.delete_prefix(key)

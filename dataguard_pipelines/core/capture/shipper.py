@@ -21,15 +21,15 @@ from ..errors import BusyError, SourceError
 from ..keys import Keyring
 from ..store import Store
 from .decoding import Commit, parse_event
-from .lsn import format_lsn, parse_lsn
+from .lsn import format_lsn, lsn_key, parse_lsn
 from .segments import (
     Heartbeat,
     Segment,
     SegmentWriter,
     list_chains,
-    list_segments,
     read_heartbeat,
     record_chain,
+    segment_ranges,
     write_heartbeat,
 )
 from .slot import DECODING_SESSION, check_logical_decoding, create_slot, prepare_capture, slot_status
@@ -126,6 +126,7 @@ def ship_changes(
                 through_lsn=flush_lsn,
                 through_at=through_at.isoformat(),
                 written_at=datetime.now(UTC).isoformat(),
+                stream_end_lsn=format_lsn(position),
             ),
         )
         _advance(conn, slot, flush_lsn)
@@ -142,7 +143,10 @@ def _flushed_position(conn) -> tuple[str, datetime]:
     server_now = conn.execute("SELECT statement_timestamp()").fetchone()[0]
     conn.commit()
     conn.execute("SET synchronous_commit = on")
-    conn.execute("SELECT txid_current()")  # an xid, so the commit below writes (and flushes) a record
+    # An xid makes the commit write a record; a WAL write of our own makes that commit wait for the flush
+    # (a transaction that wrote no WAL commits asynchronously). The message is outside every transaction:
+    # the stream ignores it.
+    conn.execute("SELECT txid_current(), pg_logical_emit_message(false, 'dataguard.flush', '')")
     conn.commit()
     flush_lsn = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0]
     conn.commit()
@@ -177,12 +181,20 @@ def _shipped_position(store: Store, slot: str, status) -> int:
         record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC))
         return confirmed
     chain = chains[-1]
-    segments = [s for s in list_segments(store, slot) if s.end > chain.start]
-    position = max([chain.start, *(s.end for s in segments)])
     heartbeat = read_heartbeat(store, slot)
-    covered = position
-    if heartbeat is not None and heartbeat.chain_lsn == chain.lsn:
-        covered = max(covered, heartbeat.through)
+    current = heartbeat is not None and heartbeat.chain_lsn == chain.lsn
+    if current and heartbeat.stream_end_lsn:
+        position = max(chain.start, parse_lsn(heartbeat.stream_end_lsn))
+    else:  # no heartbeat of this chain yet: one full listing
+        position = max(
+            [chain.start, *(end for _, end, _ in segment_ranges(store, slot) if end > chain.start)]
+        )
+    while True:  # segments published after the heartbeat was written (a crash in between) still count
+        following = segment_ranges(store, slot, f"{lsn_key(position)}-*")
+        if not following:
+            break
+        position = max(end for _, end, _ in following)
+    covered = max(position, heartbeat.through) if current else position
     if confirmed > covered:
         log.warning(
             "slot %s is at %s but the store's stream ends at %s: starting a new chain (a gap)",
