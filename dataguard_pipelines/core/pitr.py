@@ -236,6 +236,12 @@ def _needed_segments(
             return needed
     heartbeat = read_heartbeat(store, slot)
     current = heartbeat is not None and heartbeat.chain_lsn == chain_lsn and heartbeat.through >= position
+    if heartbeat is not None and heartbeat.chain_lsn != chain_lsn:
+        raise RestoreError(
+            f"the change stream has a gap after LSN {format_lsn(position)}: the capture slot was re-created at "
+            f"{heartbeat.chain_lsn}; {target.describe()} lies after the last change captured before it "
+            "(a full backup taken after the re-creation covers later times)"
+        )
     if target.time is not None:
         if current and heartbeat.through_time >= target.time:
             return needed

@@ -260,6 +260,8 @@ class Replayer:
     def _insert_sql(self, rows: list[RowChange]) -> str:
         table = self._table(rows[0].table)
         names = [c for c, _ in rows[0].new if c not in table.generated]
+        if not names:  # a table with no (writable) columns
+            return ";".join(f"INSERT INTO {rows[0].table} DEFAULT VALUES" for _ in rows)
         values = ",".join(
             "(" + ",".join(_literal(v) for c, v in row.new if c not in table.generated) + ")" for row in rows
         )

@@ -20,7 +20,14 @@ from .lsn import parse_lsn
 
 PLUGIN = "test_decoding"
 DDL_PREFIX = "dataguard.ddl"
-DECODING_SESSION = {"TimeZone": "UTC", "DateStyle": "ISO", "IntervalStyle": "postgres", "bytea_output": "hex"}
+# Decoding prints values with these; replay reads (and compares keyless rows as text) with the same.
+DECODING_SESSION = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO",
+    "IntervalStyle": "postgres",
+    "bytea_output": "hex",
+    "extra_float_digits": "1",
+}
 
 # A DDL event trigger that writes the statement into the WAL stream, in commit order with the row changes,
 # and gives new tables without a primary key REPLICA IDENTITY FULL so their UPDATEs and DELETEs can replay.
@@ -219,11 +226,12 @@ def slot_snapshot(db: PostgresDatabase, slot: str) -> Iterator[tuple[Snapshot, o
                 f"cannot take a snapshot from a replication slot on {db.display}: {_first_line(exc)}"
             ) from exc
         _, lsn, snapshot_name, _ = cur.fetchone()
-        taken_at = datetime.now(UTC)
         reader = db.connect(autocommit=False)
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_name}'")
-        txid = reader.execute("SELECT txid_current_snapshot()::text").fetchone()[0]
+        # the server's clock, like the commit times it is compared with (a client clock may be skewed)
+        txid, taken_at = reader.execute("SELECT txid_current_snapshot()::text, now()").fetchone()
+        taken_at = taken_at.astimezone(UTC)
         parse_lsn(lsn)
         yield (
             Snapshot(
