@@ -32,7 +32,14 @@ from .segments import (
     segment_ranges,
     write_heartbeat,
 )
-from .slot import DECODING_SESSION, check_logical_decoding, create_slot, prepare_capture, slot_status
+from .slot import (
+    DECODING_SESSION,
+    check_logical_decoding,
+    create_slot,
+    ddl_trigger_installed,
+    prepare_capture,
+    slot_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,11 @@ def ship_changes(
                 "created replication slot %s at %s: a new gap-free chain starts there", slot, created.lsn
             )
             status = slot_status(db, slot)
+        elif not ddl_trigger_installed(db):
+            log.warning(
+                "the DDL capture trigger was dropped or disabled: DDL since then is missing; reinstalling"
+            )
+            prepare_capture(db)
         position = _shipped_position(store, slot, status)
         flush_lsn, server_now = _flushed_position(conn)
         writer: SegmentWriter | None = None

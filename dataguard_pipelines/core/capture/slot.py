@@ -130,6 +130,14 @@ def prepare_capture(db: PostgresDatabase) -> list[str]:
     return tables
 
 
+def ddl_trigger_installed(db: PostgresDatabase) -> bool:
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM pg_event_trigger WHERE evtname = 'dataguard_capture_ddl' AND evtenabled <> 'D'"
+        ).fetchone()
+    return row is not None
+
+
 def slot_status(db: PostgresDatabase, slot: str) -> SlotStatus:
     with db.connect() as conn:
         row = conn.execute(

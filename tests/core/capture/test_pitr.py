@@ -300,3 +300,18 @@ def test_asynchronously_committed_transactions_are_shipped_before_the_heartbeat_
     )
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+
+
+def test_a_dropped_ddl_trigger_is_reinstalled_by_the_next_cycle(
+    slot, pg15_server, new_database, local_store, keyring
+):
+    from dataguard_pipelines.core.capture.slot import ddl_trigger_installed
+
+    db = PostgresDatabase(new_database(pg15_server))
+    ship_changes(db, local_store, keyring, slot)
+    assert ddl_trigger_installed(db)
+    with db.connect() as conn:
+        conn.execute("DROP EVENT TRIGGER dataguard_capture_ddl")
+    assert not ddl_trigger_installed(db)
+    ship_changes(db, local_store, keyring, slot)
+    assert ddl_trigger_installed(db)
