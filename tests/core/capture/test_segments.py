@@ -285,7 +285,7 @@ def test_recreated_slot_starts_a_new_chain_and_its_gap_is_refused(
     first_chain, second_chain = list_chains(local_store, slot)
     assert second_chain.start > old.end
     assert read_heartbeat(local_store, slot).chain_lsn == second_chain.lsn
-    with pytest.raises(RestoreError, match="gap after LSN .*re-created"):
+    with pytest.raises(RestoreError, match=r"gap after LSN .*re-created"):
         plan_recovery(local_store, keyring, slot, RecoveryTarget(time=gap_time))
 
     _write(source, "after")
