@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from dataguard_pipelines.core.backup import run_full_backup  # noqa: E402
 from dataguard_pipelines.core.capture.daemon import run_capture  # noqa: E402
 from dataguard_pipelines.core.capture.decoding import UNCHANGED, RowChange, Truncate, parse_event  # noqa: E402
+from dataguard_pipelines.core.capture.drill import table_fingerprints  # noqa: E402
 from dataguard_pipelines.core.capture.replay import Replayer, iter_transactions  # noqa: E402
 from dataguard_pipelines.core.capture.segments import list_segments, read_heartbeat  # noqa: E402
 from dataguard_pipelines.core.capture.shipper import ShipResult, ship_changes  # noqa: E402
@@ -182,24 +183,9 @@ def wait_flushed(url: str, timeout_s: float = 10.0) -> None:
 
 
 def fingerprints(url: str) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent hash of every user table (as tests/fixtures/postgres.py)."""
+    """Row count and an order-independent hash of every table (the PITR drill's own comparison)."""
     with psycopg.connect(url) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN "
-                "('pg_catalog', 'information_schema') ORDER BY 1"
-            )
-        ]
-        return {
-            table: tuple(
-                conn.execute(
-                    "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '')"
-                    f" FROM {table} t"
-                ).fetchone()
-            )
-            for table in tables
-        }
+        return table_fingerprints(conn)
 
 
 class Daemon:

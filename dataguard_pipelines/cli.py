@@ -147,24 +147,16 @@ def backup(
         _incremental_backup(settings, as_json=as_json, verbose=verbose)
         return
     from dataguard_pipelines.defs.database.partitions import full_backup_partitions
-    from dataguard_pipelines.launch import run_job
 
     partition = full_backup_partitions.get_last_partition_key()
-    with (
-        err.status(f"full backup of partition {partition} running…", spinner="dots")
-        if not verbose
-        else contextlib.nullcontext()
-    ):
-        outcome = run_job(
-            settings,
-            "back_up_postgres_job",
-            partition_key=partition,
-            asset_keys=["full_backup"],
-            with_checks=False,
-            log_level="INFO" if verbose else "CRITICAL",
-        )
-    if not outcome.success:
-        raise DataguardError(outcome.error or f"backup run {outcome.run_id} failed; see it in the Dagster UI")
+    outcome = _launch_backup(
+        settings,
+        "back_up_postgres_job",
+        "full_backup",
+        partition,
+        f"full backup of partition {partition}",
+        verbose,
+    )
     meta = outcome.metadata
     if as_json:
         _emit_json({"run_id": outcome.run_id, "partition": partition, **meta, "checks": outcome.checks})
@@ -177,24 +169,38 @@ def backup(
     )
 
 
-def _incremental_backup(settings: Settings, *, as_json: bool, verbose: bool) -> None:
-    from dataguard_pipelines.defs.database.partitions import incremental_backup_partitions
+def _launch_backup(settings: Settings, job: str, asset: str, partition: str, what: str, verbose: bool):
+    """Materialize one partition of a backup asset as a Dagster run; its checks are left to their jobs."""
     from dataguard_pipelines.launch import run_job
 
-    partition = incremental_backup_partitions.get_last_partition_key()
-    with err.status("shipping changes…", spinner="dots") if not verbose else contextlib.nullcontext():
+    with err.status(f"{what} running…", spinner="dots") if not verbose else contextlib.nullcontext():
         outcome = run_job(
             settings,
-            "seal_changes_job",
+            job,
             partition_key=partition,
-            asset_keys=["incremental_backup"],
+            asset_keys=[asset],
             with_checks=False,
             log_level="INFO" if verbose else "CRITICAL",
         )
     if not outcome.success:
         raise DataguardError(
-            outcome.error or f"incremental run {outcome.run_id} failed; see it in the Dagster UI"
+            outcome.error or f"{what}: run {outcome.run_id} failed; see it in the Dagster UI"
         )
+    return outcome
+
+
+def _incremental_backup(settings: Settings, *, as_json: bool, verbose: bool) -> None:
+    from dataguard_pipelines.defs.database.partitions import incremental_backup_partitions
+
+    partition = incremental_backup_partitions.get_last_partition_key()
+    outcome = _launch_backup(
+        settings,
+        "seal_changes_job",
+        "incremental_backup",
+        partition,
+        f"shipping changes, hour {partition}",
+        verbose,
+    )
     meta = outcome.metadata
     if as_json:
         _emit_json({"run_id": outcome.run_id, "partition": partition, **meta, "checks": outcome.checks})

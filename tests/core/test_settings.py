@@ -28,7 +28,11 @@ def test_set_variable_wins_over_the_config_file(tmp_path: Path):
 
 def test_capture_defaults(tmp_path: Path):
     settings = Settings.from_env({"DATAGUARD_HOME": str(tmp_path)})
-    assert (settings.capture_slot, settings.capture_interval_s, settings.slot_max_wal_mb) == ("dataguard", 30, 1024)
+    assert (settings.capture_slot, settings.capture_interval_s, settings.slot_max_wal_mb) == (
+        "dataguard",
+        30,
+        1024,
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ MIXED = "ALTER TABLE a ADD b int; INSERT INTO a VALUES (1); COMMENT ON TABLE a I
 
 @pytest.mark.parametrize(
     ("seq", "expected"),
-    [(1, "ALTER TABLE a ADD b int"), (2, "COMMENT ON TABLE a IS 'Größe; ja'"), (3, "DROP TABLE c"), (4, None)],
+    [
+        (1, "ALTER TABLE a ADD b int"),
+        (2, "COMMENT ON TABLE a IS 'Größe; ja'"),
+        (3, "DROP TABLE c"),
+        (4, None),
+    ],
 )
 def test_the_nth_ddl_event_replays_the_nth_ddl_statement_and_never_the_dml(seq, expected):
     assert ddl_statement(MIXED, seq) == expected

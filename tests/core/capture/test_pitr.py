@@ -158,19 +158,6 @@ COMMIT;
 """
 
 
-def _fingerprints_in(conn) -> dict[str, tuple[int, str]]:
-    """table_fingerprints, but inside the caller's (snapshot) transaction."""
-    result = {}
-    for (table,) in conn.execute(
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-    ).fetchall():
-        row = conn.execute(
-            f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM {table} t"
-        ).fetchone()
-        result[table] = (row[0], row[1])
-    return result
-
-
 @pytest.mark.parametrize("server", ["pg15", "pg18"])
 def test_restore_to_exact_cuts_while_pgbench_writes(
     slot, request, server, new_database, local_store, keyring, tmp_path
@@ -220,7 +207,7 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
         for _ in range(3):
             time.sleep(2)
             with slot_snapshot(db, slot) as (snapshot, reader):
-                references.append((parse_lsn(snapshot.lsn), _fingerprints_in(reader)))
+                references.append((parse_lsn(snapshot.lsn), table_fingerprints(reader)))
             ship_changes(db, local_store, keyring, slot)
     finally:
         _out, err = pgbench.communicate(timeout=60)
@@ -233,7 +220,7 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
         plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(lsn=lsn))
         result = recover(plan, local_store, keyring, target)
         assert result.transactions > 0
-        assert _fingerprints_in(psycopg.connect(target)) == reference, f"restore to cut {i} differs"
+        assert table_fingerprints(target) == reference, f"restore to cut {i} differs"
 
 
 def test_to_xid_stops_just_before_the_bad_transaction(slot, pg15_server, new_database, local_store, keyring):
