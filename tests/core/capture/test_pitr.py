@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -164,7 +165,6 @@ def test_restore_to_exact_cuts_while_pgbench_writes(
 ):
     """References are taken at exact slot cuts while pgbench keeps committing; --to-lsn reproduces each."""
     import subprocess
-    import time
 
     from dataguard_pipelines.core.capture.lsn import parse_lsn
     from dataguard_pipelines.core.capture.slot import slot_snapshot
@@ -263,7 +263,6 @@ def slow_wal_writer(pg15_server: str) -> Iterator[None]:
 def test_asynchronously_committed_transactions_are_shipped_before_the_heartbeat_claims_them(
     slot, pg15_server, new_database, local_store, keyring, slow_wal_writer
 ):
-    import time
 
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
@@ -302,3 +301,33 @@ def test_a_dropped_ddl_trigger_is_reinstalled_by_the_next_cycle(
     assert not ddl_trigger_installed(db)
     ship_changes(db, local_store, keyring, slot)
     assert ddl_trigger_installed(db)
+
+
+def test_tables_and_views_filled_by_ddl_replay_once(slot, pg15_server, new_database, local_store, keyring):
+    """CREATE TABLE AS, SELECT INTO and materialized views: their rows are decoded *and* made by the DDL."""
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE a (x int PRIMARY KEY); INSERT INTO a VALUES (1), (2)")
+    db = PostgresDatabase(source)
+    ship_changes(db, local_store, keyring, slot)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE a_copy AS SELECT * FROM a")
+        conn.execute("SELECT * INTO a_into FROM a WHERE x > 1")
+        conn.execute("CREATE MATERIALIZED VIEW m AS SELECT x, x * 10 AS y FROM a")
+        conn.execute("INSERT INTO a VALUES (3)")
+        conn.execute("REFRESH MATERIALIZED VIEW m")
+        conn.execute("CREATE UNIQUE INDEX ON m (x)")
+        conn.execute("INSERT INTO a VALUES (4); INSERT INTO a_copy VALUES (40)")
+        conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY m")
+        conn.execute("CREATE TABLE empty_copy AS SELECT * FROM a WITH NO DATA")
+        at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        view = conn.execute("SELECT * FROM m ORDER BY x").fetchall()
+    reference = table_fingerprints(source)
+    time.sleep(1.1)  # the heartbeat claims a second less than the shipper saw
+    ship_changes(db, local_store, keyring, slot)
+    target = new_database(pg15_server)
+    recover(plan_recovery(local_store, keyring, slot, RecoveryTarget(time=at)), local_store, keyring, target)
+    assert table_fingerprints(target) == reference
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT * FROM m ORDER BY x").fetchall() == view
