@@ -124,9 +124,11 @@ def run_demo(
             if serve_ui:
                 dagster_home = prepare_instance(settings)
                 err.print(
-                    f"serving the Dagster UI on http://127.0.0.1:{port} (instance {dagster_home}); Ctrl-C stops"
+                    f"serving the Dagster UI on http://127.0.0.1:{port} (instance {dagster_home}) and running "
+                    f"`dataguard capture` beside it; Ctrl-C stops both"
                 )
-                _serve_ui(port)
+                with _capture_daemon(settings):
+                    _serve_ui(port)
         return ok
 
 
@@ -165,6 +167,22 @@ def _report_run(err: Console, what: str, outcome, started: float) -> None:
         f"{what}: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} in "
         f"{time.monotonic() - started:.1f} s" + (f": {outcome.error}" if outcome.error else "")
     )
+
+
+@contextlib.contextmanager
+def _capture_daemon(settings: Settings) -> Iterator[None]:
+    """While the UI runs, changes keep shipping (and capture_is_fresh stays green), as in production."""
+    command = [os.path.join(os.path.dirname(sys.executable), "dataguard"), "capture"]
+    env = {**os.environ, "DATAGUARD_HOME": str(settings.home)}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.terminate()  # SIGTERM: one last shipment, then exit
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _serve_ui(port: int) -> None:
