@@ -55,7 +55,7 @@ def test_cli_import_stays_light():
 
 def test_help_explains_every_command():
     result = run(["--help"], {})
-    for command in ("backup", "backup-status", "verify", "restore", "demo"):
+    for command in ("backup", "backup-status", "verify", "restore", "capture", "demo"):
         assert command in result.stdout
 
 
@@ -74,7 +74,7 @@ def test_bad_configuration_exits_2_with_one_sentence(tmp_path):
         ["backup-status"], {"DATAGUARD_HOME": str(tmp_path), "DATAGUARD_STORE_URL": "ftp://x"}, check=2
     )
     assert_one_clear_sentence(result, "unsupported scheme")
-    result = run(["backup", "--type", "incremental"], {"DATAGUARD_HOME": str(tmp_path)}, check=2)
+    result = run(["backup", "--type", "critical"], {"DATAGUARD_HOME": str(tmp_path)}, check=2)
     assert_one_clear_sentence(result, "not available in this version")
 
 
