@@ -19,6 +19,10 @@ class SourceError(DataguardError):
     """pg_dump, pg_restore or the database failed."""
 
 
+class SlotLostError(SourceError):
+    """The replication slot lost WAL it still needed: waiting cannot bring the changes back."""
+
+
 class StoreError(DataguardError):
     """The fsspec store refused a read or write, or an object is missing."""
 

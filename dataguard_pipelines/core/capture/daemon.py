@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engines.postgres import PostgresDatabase
-from ..errors import BusyError, ConfigError, DataguardError, SourceError, StoreError
+from ..errors import BusyError, ConfigError, DataguardError, SlotLostError, SourceError, StoreError
 from ..keys import Keyring
 from ..store import Store
 from .shipper import ShipResult, ship_changes
@@ -55,11 +55,9 @@ def run_capture(
         started = time.monotonic()
         try:
             result = ship_changes(db, store, keyring, slot, level=level)
-        except ConfigError:
+        except (ConfigError, SlotLostError):
             raise
         except SourceError as exc:
-            if "lost WAL" in str(exc):
-                raise
             stats.failures += 1
             log.warning("capture cycle failed, retrying in %.0f s: %s", backoff, exc)
         except (StoreError, BusyError) as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ..engines.postgres import PostgresDatabase, _first_line
-from ..errors import BusyError, SourceError
+from ..errors import BusyError, SlotLostError, SourceError
 from ..keys import Keyring
 from ..store import Store
 from .decoding import Commit, parse_event
@@ -91,7 +91,7 @@ def ship_changes(
     with _capture_lock(db, slot, lock_wait_s) as conn:
         status = slot_status(db, slot)
         if status.lost:
-            raise SourceError(
+            raise SlotLostError(
                 f"replication slot {slot!r} on {db.display} lost WAL it still needed (max_slot_wal_keep_size); "
                 "changes are missing: run `dataguard capture --recreate-slot`, then a full backup"
             )
