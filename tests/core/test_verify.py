@@ -20,8 +20,10 @@ def test_verify_objects_finds_flipped_and_missing_objects(demo_pg15, local_store
     )
     flipped, removed = manifest.tables[0].object, manifest.tables[1].object
     with open(f"{local_store.root}/{manifest.prefix}/{flipped.key}", "r+b") as handle:
+        handle.seek(-20, os.SEEK_END)  # flip the byte: writing a fixed value may leave it unchanged
+        byte = handle.read(1)[0]
         handle.seek(-20, os.SEEK_END)
-        handle.write(b"X")
+        handle.write(bytes([byte ^ 0xFF]))
     os.unlink(f"{local_store.root}/{manifest.prefix}/{removed.key}")
     report = verify_objects(local_store, [manifest])
     problems = {p.key.rsplit("/", 2)[-2] + "/" + p.key.rsplit("/", 1)[-1]: p.problem for p in report.problems}

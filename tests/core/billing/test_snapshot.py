@@ -88,9 +88,11 @@ def test_tampering_with_a_finalized_file_is_detected(conn, local_store, keyring)
     final = finalize(local_store, keyring, COMPANY, MONTH)
     path = f"{local_store.root}/{final.prefix}/line_items.parquet.dgar"
     os.chmod(path, 0o644)
-    with open(path, "r+b") as handle:
+    with open(path, "r+b") as handle:  # flip the byte: writing a fixed value may leave it unchanged
         handle.seek(100)
-        handle.write(b"\x00")
+        byte = handle.read(1)[0]
+        handle.seek(100)
+        handle.write(bytes([byte ^ 0xFF]))
     [check] = verify_snapshots(local_store, keyring, conn=conn)
     assert not check.ok and any("does not hash as recorded" in p for p in check.problems)
 
