@@ -632,6 +632,11 @@ class ArchiveWriter:
         elif self._state == "open":
             self.close()
 
+    @property
+    def content_bytes(self) -> int:
+        """Plaintext written so far (callers cut objects by size)."""
+        return self._content_bytes
+
     def write(self, data: bytes) -> None:
         """Hash and enqueue content; blocks while the queues are full, raises a worker's error."""
         if self._state != "open":

@@ -198,7 +198,7 @@ class SegmentWriter:
 
     @property
     def content_bytes(self) -> int:
-        return self._writer._content_bytes
+        return self._writer.content_bytes
 
     def write_transaction(self, records: list[Record], commit_lsn: int, committed_at: datetime) -> None:
         self._writer.write(b"".join(_encode(r) for r in records))
