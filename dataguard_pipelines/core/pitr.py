@@ -15,7 +15,7 @@ from .capture.lsn import format_lsn, parse_lsn
 from .capture.replay import Replayer, iter_transactions, sync_sequences
 from .capture.segments import Segment, list_chains, list_segments, read_heartbeat, read_segment
 from .engines.postgres import PostgresDatabase
-from .errors import ConfigError, RestoreError
+from .errors import ConfigError, RestoreError, VerificationError
 from .keys import Keyring
 from .manifest import Manifest, list_manifests
 from .progress import Progress, ProgressFn, Throttle
@@ -139,6 +139,7 @@ def recover(
 ) -> RecoveryResult:
     """Restore the plan's full backup into `target_url`, then replay its changes up to the target."""
     started = time.monotonic()
+    _check_sealed(store, plan.segments)
     restored = restore_backup(
         plan.backup,
         store,
@@ -191,6 +192,17 @@ def recover(
         replay_s=replay_s,
         duration_s=time.monotonic() - started,
     )
+
+
+def _check_sealed(store: Store, segments: tuple[Segment, ...]) -> None:
+    """Every segment hashes as its index says before anything is restored: a damaged or swapped segment
+    must stop the restore before the target holds half a replay."""
+    for segment in segments:
+        digest, size = store.sha256(segment.data_key)
+        if (digest, size) != (segment.sealed_sha256, segment.sealed_bytes):
+            raise VerificationError(
+                f"segment {store.uri(segment.data_key)} does not match its index entry; nothing was restored"
+            )
 
 
 def _choose_backup(backups: list[Manifest], target: RecoveryTarget, stop_lsn: int | None) -> Manifest:

@@ -313,3 +313,23 @@ def test_recreated_slot_starts_a_new_chain_and_its_gap_is_refused(
     plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(time=latest_time))
     assert parse_lsn(plan.backup.consistency["lsn"]) >= second_chain.start > first_chain.start
     assert plan.segments[-1] == latest
+
+
+def test_restore_refuses_a_swapped_segment_before_touching_the_target(
+    local_store: Store, keyring: Keyring, slot: str, source: str, pg15_server: str
+):
+    db = PostgresDatabase(source)
+    ship_changes(db, local_store, keyring, slot)
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
+    _write(source, "first")
+    first = _ship_one(db, local_store, keyring, slot)
+    _write(source, "second")
+    second = _ship_one(db, local_store, keyring, slot)
+    local_store.put_bytes(first.data_key, local_store.get_bytes(second.data_key))
+    plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(lsn=second.end))
+    target = pg15_server.rsplit("/", 1)[0] + f"/dg_never_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(VerificationError, match="nothing was restored"):
+        recover(plan, local_store, keyring, target)
+    with psycopg.connect(pg15_server) as conn:
+        name = target.rsplit("/", 1)[1]
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
