@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from .capture.lsn import format_lsn, parse_lsn
 from .capture.replay import Replayer, iter_transactions, sync_sequences
-from .capture.segments import Segment, list_chains, list_segments, read_heartbeat, read_segment
+from .capture.segments import (
+    Segment,
+    list_chains,
+    list_segments,
+    read_heartbeat,
+    read_segment,
+    sealed_mismatch,
+)
 from .engines.postgres import PostgresDatabase
 from .errors import ConfigError, RestoreError, VerificationError
 from .keys import Keyring
@@ -198,10 +205,10 @@ def _check_sealed(store: Store, segments: tuple[Segment, ...]) -> None:
     """Every segment hashes as its index says before anything is restored: a damaged or swapped segment
     must stop the restore before the target holds half a replay."""
     for segment in segments:
-        digest, size = store.sha256(segment.data_key)
-        if (digest, size) != (segment.sealed_sha256, segment.sealed_bytes):
+        if problem := sealed_mismatch(store, segment):
             raise VerificationError(
-                f"segment {store.uri(segment.data_key)} does not match its index entry; nothing was restored"
+                f"segment {store.uri(segment.data_key)} does not match its index entry ({problem}); "
+                "nothing was restored"
             )
 
 

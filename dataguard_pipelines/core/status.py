@@ -47,8 +47,9 @@ def backup_status(
     """One row per backup type; a `changes` row too when change capture of `capture_slot` is set up."""
     now = now or datetime.now(UTC)
     statuses = []
+    loaded: dict[str, list] = {}
     for backup_type in BACKUP_TYPES:
-        manifests = list_manifests(store, backup_type)
+        manifests = loaded[backup_type] = list_manifests(store, backup_type)
         if not manifests:
             statuses.append(BackupStatus(backup_type=backup_type, backup_id=None))
             continue
@@ -76,7 +77,7 @@ def backup_status(
     if capture_slot and list_chains(store, capture_slot):
         cuts = [
             parse_lsn(m.consistency["lsn"])
-            for m in list_manifests(store, "full")
+            for m in loaded["full"]
             if m.consistency.get("kind") == "replication_slot"
             and m.consistency.get("slot_name") == capture_slot
         ]

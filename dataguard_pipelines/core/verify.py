@@ -120,20 +120,12 @@ def check_complete(store: Store, manifest: Manifest) -> list[str]:
 def verify_segments(store: Store, slot: str) -> StoreReport:
     """Re-hash every change segment against its index entry and name every gap in the chain (no key needed)."""
     from dataguard_pipelines.core.capture.hourly import find_gaps
-    from dataguard_pipelines.core.capture.segments import list_segments, segments_prefix
+    from dataguard_pipelines.core.capture.segments import list_segments, sealed_mismatch, segments_prefix
 
     segments = list_segments(store, slot)
-    problems = []
-    for segment in segments:
-        try:
-            digest, size = store.sha256(segment.data_key)
-        except StoreError as exc:
-            problems.append(ObjectCheck(segment.data_key, False, str(exc)))
-            continue
-        if (digest, size) != (segment.sealed_sha256, segment.sealed_bytes):
-            problems.append(
-                ObjectCheck(segment.data_key, False, "SHA-256 or size differs from the segment index")
-            )
+    problems = [
+        ObjectCheck(s.data_key, False, problem) for s in segments if (problem := sealed_mismatch(store, s))
+    ]
     problems += [ObjectCheck(segments_prefix(slot), False, gap.describe()) for gap in find_gaps(segments)]
     return StoreReport(
         backups=0,

@@ -20,7 +20,7 @@ from ..engines.postgres import _first_line
 from ..errors import RestoreError
 from ..keys import Keyring
 from ..store import Store
-from .decoding import UNCHANGED, Commit, Message, RowChange, Truncate, parse_event
+from .decoding import UNCHANGED, Commit, Message, RowChange, Truncate, parse_event, unquote_identifier
 from .lsn import format_lsn
 from .segments import Segment, read_segment
 from .slot import DDL_PREFIX, DECODING_SESSION
@@ -367,8 +367,6 @@ def _populating_target(statement: str) -> str | None:
 
 def _relname(qualified: str) -> str:
     """The relation name of test_decoding's 'schema.name' (either part may be quoted)."""
-    from .decoding import unquote_identifier
-
     match = re.fullmatch(r'(?:(?:"(?:[^"]|"")*"|[^".]+)\.)?("(?:[^"]|"")*"|[^".]+)', qualified)
     return unquote_identifier(match.group(1)) if match else qualified
 

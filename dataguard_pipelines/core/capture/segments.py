@@ -236,6 +236,17 @@ class SegmentWriter:
         return segment
 
 
+def sealed_mismatch(store: Store, segment: Segment) -> str | None:
+    """Why the stored object does not hash as its index entry says (None: it does); no key needed."""
+    try:
+        digest, size = store.sha256(segment.data_key)
+    except StoreError as exc:
+        return str(exc)
+    if (digest, size) != (segment.sealed_sha256, segment.sealed_bytes):
+        return "SHA-256 or size differs from the segment index"
+    return None
+
+
 def read_segment(store: Store, keyring: Keyring, segment: Segment) -> Iterator[Record]:
     """The segment's records; the content hash is checked at the end, before the last record is given out."""
     import hashlib
@@ -244,19 +255,16 @@ def read_segment(store: Store, keyring: Keyring, segment: Segment) -> Iterator[R
     size = 0
     pending = b""
     held: Record | None = None
-    try:
-        with store.open_read(segment.data_key) as source:
-            for block in iter_archive(source, keyring, name=store.uri(segment.data_key)):
-                digest.update(block)
-                size += len(block)
-                lines = (pending + block).split(b"\n")
-                pending = lines.pop()
-                for line in lines:
-                    if held is not None:
-                        yield held
-                    held = _decode(line)
-    except StoreError:
-        raise
+    with store.open_read(segment.data_key) as source:
+        for block in iter_archive(source, keyring, name=store.uri(segment.data_key)):
+            digest.update(block)
+            size += len(block)
+            lines = (pending + block).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if held is not None:
+                    yield held
+                held = _decode(line)
     if pending:
         raise FormatError(f"segment {store.uri(segment.data_key)} ends inside a record")
     if digest.hexdigest() != segment.content_sha256 or size != segment.content_bytes:

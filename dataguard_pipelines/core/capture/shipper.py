@@ -110,7 +110,7 @@ def ship_changes(
                 "the DDL capture trigger was dropped or disabled: DDL since then is missing; reinstalling"
             )
             prepare_capture(db)
-        position = _shipped_position(store, slot, status)
+        position, chain_lsn = _shipped_position(store, slot, status)
         flush_lsn, server_now = _flushed_position(conn)
         writer: SegmentWriter | None = None
         try:
@@ -128,13 +128,12 @@ def ship_changes(
             if writer is not None:
                 writer.abort()
             raise
-        chain = list_chains(store, slot)[-1]
         through_at = (server_now - COMMIT_MARGIN).astimezone(UTC)
         write_heartbeat(  # before the slot moves: a crash in between must not look like a gap
             store,
             Heartbeat(
                 slot=slot,
-                chain_lsn=chain.lsn,
+                chain_lsn=chain_lsn,
                 through_lsn=flush_lsn,
                 through_at=through_at.isoformat(),
                 written_at=datetime.now(UTC).isoformat(),
@@ -181,8 +180,9 @@ def _publish(writer: SegmentWriter, result: ShipResult, on_segment) -> int:
     return segment.end
 
 
-def _shipped_position(store: Store, slot: str, status) -> int:
-    """Where the store's stream ends: the newest segment's end, or the current chain's start.
+def _shipped_position(store: Store, slot: str, status) -> tuple[int, str]:
+    """Where the store's stream ends (the newest segment's end, or the current chain's start) and the
+    current chain's start LSN.
 
     A slot that was advanced past what the store covers (another shipper with another store, a wiped
     store) means changes in between are gone: a new chain starts at the slot's position, and the gap
@@ -190,8 +190,7 @@ def _shipped_position(store: Store, slot: str, status) -> int:
     chains = list_chains(store, slot)
     confirmed = parse_lsn(status.confirmed_lsn)
     if not chains:
-        record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC))
-        return confirmed
+        return confirmed, record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC)).lsn
     chain = chains[-1]
     heartbeat = read_heartbeat(store, slot)
     current = heartbeat is not None and heartbeat.chain_lsn == chain.lsn
@@ -214,9 +213,8 @@ def _shipped_position(store: Store, slot: str, status) -> int:
             status.confirmed_lsn,
             format_lsn(position),
         )
-        record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC))
-        return confirmed
-    return position
+        return confirmed, record_chain(store, slot, status.confirmed_lsn, datetime.now(UTC)).lsn
+    return position, chain.lsn
 
 
 def _transactions(conn, slot: str, upto: str, shipped: int):
