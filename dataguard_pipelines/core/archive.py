@@ -119,6 +119,15 @@ def _chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
+def _wrap_aad(fixed: bytes, key_id_bytes: bytes, associated_data: bytes) -> bytes:
+    """``FIXED || KEY_ID``, plus ``0x00 || AD`` when the object is bound to associated data.
+
+    A key id is printable ASCII, so the NUL marks where it ends; without AD the bytes are exactly
+    those of objects written before associated data existed, which therefore still open.
+    """
+    return fixed + key_id_bytes + (b"\x00" + associated_data if associated_data else b"")
+
+
 def _build_header(
     *,
     compression: str,
@@ -128,8 +137,9 @@ def _build_header(
     kek: bytes,
     dek: bytes,
     wrap_nonce: bytes,
+    associated_data: bytes = b"",
 ) -> tuple[bytes, bytes]:
-    """Return (header, fixed part); the DEK is wrapped with the fixed part and the key id as AAD."""
+    """Return (header, fixed part); the DEK is wrapped with the fixed part, the key id and any AD as AAD."""
     if compression not in _COMPRESSION_CODES:
         raise ValueError(f"compression must be one of {sorted(_COMPRESSION_CODES)}, not {compression!r}")
     if not 1 <= chunk_bytes <= MAX_CHUNK_BYTES:
@@ -138,7 +148,7 @@ def _build_header(
     if not 1 <= len(key_id_bytes) <= MAX_KEY_ID_BYTES:
         raise ValueError(f"key id {key_id!r} must be 1..{MAX_KEY_ID_BYTES} ASCII bytes")
     fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, _COMPRESSION_CODES[compression], chunk_bytes, nonce_prefix)
-    wrapped = AESGCM(kek).encrypt(wrap_nonce, dek, fixed + key_id_bytes)
+    wrapped = AESGCM(kek).encrypt(wrap_nonce, dek, _wrap_aad(fixed, key_id_bytes, associated_data))
     return fixed + bytes([len(key_id_bytes)]) + key_id_bytes + wrap_nonce + wrapped, fixed
 
 
@@ -153,6 +163,7 @@ class Sealer:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         compression: str = "none",
         key_id: str | None = None,
+        associated_data: bytes = b"",
     ) -> None:
         if key_id is None:
             key_id, kek = keyring.active()
@@ -167,6 +178,7 @@ class Sealer:
             wrap_nonce=secrets.token_bytes(WRAP_NONCE_BYTES),
             chunk_bytes=chunk_bytes,
             compression=compression,
+            associated_data=associated_data,
         )
 
     def _setup(
@@ -180,6 +192,7 @@ class Sealer:
         wrap_nonce: bytes,
         chunk_bytes: int,
         compression: str,
+        associated_data: bytes = b"",
     ) -> None:
         header, fixed = _build_header(
             compression=compression,
@@ -189,6 +202,7 @@ class Sealer:
             kek=kek,
             dek=dek,
             wrap_nonce=wrap_nonce,
+            associated_data=associated_data,
         )
         self._sink = sink
         self._key_id = key_id
@@ -329,9 +343,9 @@ def read_header(source: Source, *, name: str = "object") -> Header:
     return _read_header(source, name).public()
 
 
-def _unwrap_dek(header: _ParsedHeader, keyring: Keyring, name: str) -> bytes:
+def _unwrap_dek(header: _ParsedHeader, keyring: Keyring, name: str, associated_data: bytes = b"") -> bytes:
     kek = keyring.kek(header.key_id)
-    aad = header.fixed + header.key_id.encode("ascii")
+    aad = _wrap_aad(header.fixed, header.key_id.encode("ascii"), associated_data)
     try:
         return AESGCM(kek).decrypt(header.wrap_nonce, header.wrapped_dek, aad)
     except InvalidTag:
@@ -398,8 +412,10 @@ class _ChunkOpener:
         return None
 
 
-def _iter_chunks(source: Source, header: _ParsedHeader, keyring: Keyring, name: str) -> Iterator[bytes]:
-    opener = _ChunkOpener(header, _unwrap_dek(header, keyring, name), name)
+def _iter_chunks(
+    source: Source, header: _ParsedHeader, keyring: Keyring, name: str, associated_data: bytes = b""
+) -> Iterator[bytes]:
+    opener = _ChunkOpener(header, _unwrap_dek(header, keyring, name, associated_data), name)
     record_bytes = header.chunk_bytes + TAG_BYTES
     lookahead = (
         record_bytes + TRAILER_BYTES + 1
@@ -436,29 +452,48 @@ def _iter_chunks(source: Source, header: _ParsedHeader, keyring: Keyring, name: 
     yield plain
 
 
-def iter_unsealed(source: Source, keyring: Keyring, *, name: str = "object") -> Iterator[bytes]:
+def iter_unsealed(
+    source: Source, keyring: Keyring, *, name: str = "object", associated_data: bytes = b""
+) -> Iterator[bytes]:
     """Yield the plaintext chunk by chunk; each chunk only after it authenticated, in constant memory.
 
     The stream is untrusted until the iterator finishes: truncation shows only at the final chunk.
+    ``associated_data`` must equal what the object was sealed with, or the data key does not unwrap.
     """
     header = _read_header(source, name)
-    yield from _iter_chunks(source, header, keyring, name)
+    yield from _iter_chunks(source, header, keyring, name, associated_data)
 
 
 def seal(
-    data: bytes, keyring: Keyring, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES, compression: str = "none"
+    data: bytes,
+    keyring: Keyring,
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    compression: str = "none",
+    associated_data: bytes = b"",
 ) -> bytes:
-    """Seal a whole payload in memory (small objects, tests)."""
+    """Seal a whole payload in memory (small objects, tests).
+
+    ``associated_data`` is not stored; it binds the object to a context (e.g. the company a
+    credentials file belongs to), so the object opens only where the reader names the same context.
+    """
     sink = io.BytesIO()
-    sealer = Sealer(sink, keyring, chunk_bytes=chunk_bytes, compression=compression)
+    sealer = Sealer(
+        sink, keyring, chunk_bytes=chunk_bytes, compression=compression, associated_data=associated_data
+    )
     sealer.write(data)
     sealer.close()
     return sink.getvalue()
 
 
-def open_sealed(blob: bytes, keyring: Keyring, *, name: str = "object") -> bytes:
-    """Open a whole sealed object in memory; raises the FormatError that says what is wrong with it."""
-    return b"".join(iter_unsealed(io.BytesIO(blob), keyring, name=name))
+def open_sealed(
+    blob: bytes, keyring: Keyring, *, name: str = "object", associated_data: bytes = b""
+) -> bytes:
+    """Open a whole sealed object in memory; raises the FormatError that says what is wrong with it.
+
+    With the wrong ``associated_data`` the object fails as WrongKeyError: its data key does not unwrap.
+    """
+    return b"".join(iter_unsealed(io.BytesIO(blob), keyring, name=name, associated_data=associated_data))
 
 
 def _seal_deterministic(

@@ -157,14 +157,6 @@ class Keyring:
         _write_atomically(path, keyring._to_json(), overwrite=False)
         return keyring
 
-    @classmethod
-    def load_or_create(cls, path: Path, *, create: bool) -> Keyring:
-        """Load ``path``; when it is missing and ``create`` is true, create it (the demo's first run)."""
-        path = Path(path)
-        if create and not path.exists():
-            return cls.create(path)
-        return cls.load(path)
-
     def kek(self, key_id: str) -> bytes:
         """The KEK named ``key_id``, as an archive header names it."""
         try:
@@ -200,6 +192,53 @@ class Keyring:
             },
         }
         return json.dumps(doc, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class InitializedKeyring:
+    """What `dataguard keys init` reports: which key was made, where, and what the operator must do next."""
+
+    key_id: str
+    path: Path
+
+    @property
+    def advice(self) -> str:
+        return (
+            f"Keep a second copy of {self.path} off this machine (a password manager or offline media): "
+            f"without key {self.key_id} nothing it seals can ever be restored."
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key_id": self.key_id, "path": str(self.path), "advice": self.advice}
+
+
+def init_keyring(path: Path) -> InitializedKeyring:
+    """Create a new keyring file (mode 0600) for a deployment; refuses to overwrite an existing one."""
+    path = Path(path).expanduser().absolute()
+    keyring = Keyring.create(path)
+    return InitializedKeyring(key_id=keyring.active_id, path=path)
+
+
+def open_keyring(path: Path, *, may_create: bool) -> Keyring:
+    """Load the keyring; generate it only when ``may_create`` (Settings.may_create_keyring: the demo).
+
+    Anywhere else a missing file is a configuration error and nothing is written: a key created behind the
+    operator's back would seal backups that only this machine's disk could ever open.
+    """
+    path = Path(path)
+    if path.exists():
+        return Keyring.load(path)
+    if not may_create:
+        raise ConfigError(
+            f"keyring {path} does not exist; point DATAGUARD_KEYRING at your keyring file, or create one "
+            "with `dataguard keys init` (a new keyring cannot open backups sealed by another)"
+        )
+    try:
+        return Keyring.create(path)
+    except ConfigError:
+        if path.exists():  # another process created it between our check and our write: use theirs
+            return Keyring.load(path)
+        raise
 
 
 def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dataguard_pipelines.core.errors import ConfigError, KeyNotFoundError
-from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.keys import Keyring, init_keyring, open_keyring
+from dataguard_pipelines.core.settings import Settings
 
 KEY_ID = "k20261127-3fa1b2c9"
 KEY = bytes(range(32))
@@ -181,16 +182,6 @@ def test_keyring_rotation_keeps_old_keys_and_saves_atomically(tmp_path: Path) ->
     assert [p.name for p in tmp_path.iterdir()] == ["keyring.json"]
 
 
-def test_keyring_load_or_create_creates_only_when_asked(tmp_path: Path) -> None:
-    path = tmp_path / "keyring.json"
-    with pytest.raises(ConfigError, match="does not exist"):
-        Keyring.load_or_create(path, create=False)
-    created = Keyring.load_or_create(path, create=True)
-    again = Keyring.load_or_create(path, create=True)
-    assert again.active_id == created.active_id
-    assert dict(again.keys) == dict(created.keys)
-
-
 def test_keyring_keys_cannot_be_changed_after_construction() -> None:
     keys = {KEY_ID: KEY}
     keyring = Keyring(active_id=KEY_ID, keys=keys)
@@ -205,3 +196,54 @@ def test_keyring_constructor_rejects_short_key_and_missing_active() -> None:
         Keyring(active_id=KEY_ID, keys={KEY_ID: KEY[:16]})
     with pytest.raises(ConfigError, match="not among its keys"):
         Keyring(active_id="other", keys={KEY_ID: KEY})
+
+
+def test_init_keyring_reports_key_id_path_and_advice_and_writes_0600(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "keyring.json"
+    report = init_keyring(path)
+    loaded = Keyring.load(path)
+    assert report.key_id == loaded.active_id
+    assert report.path == path
+    assert mode_of(path) == 0o600
+    assert (
+        str(path) in report.advice and report.key_id in report.advice and "off this machine" in report.advice
+    )
+    assert report.as_dict() == {"key_id": report.key_id, "path": str(path), "advice": report.advice}
+    secret = base64.b64encode(loaded.keys[report.key_id]).decode()
+    assert secret not in repr(report) and secret not in json.dumps(report.as_dict())
+
+
+def test_init_keyring_never_overwrites_an_existing_keyring(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    first = init_keyring(path)
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="already exists"):
+        init_keyring(path)
+    assert path.read_bytes() == before
+    assert Keyring.load(path).active_id == first.key_id
+
+
+def test_open_keyring_refuses_missing_file_in_production_and_creates_nothing(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "DATAGUARD_HOME": str(tmp_path / "home"),
+            "DATAGUARD_DATABASE_URL": "postgresql://app@db.internal/app",
+            "DATAGUARD_KEYRING": str(tmp_path / "secrets" / "keyring.json"),
+        }
+    )
+    assert not settings.may_create_keyring
+    with pytest.raises(ConfigError) as caught:
+        open_keyring(settings.keyring_path, may_create=settings.may_create_keyring)
+    message = str(caught.value)
+    assert "DATAGUARD_KEYRING" in message and "`dataguard keys init`" in message
+    assert str(settings.keyring_path) in message
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its folder appeared
+
+
+def test_open_keyring_creates_a_missing_file_only_for_the_embedded_demo(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DATAGUARD_HOME": str(tmp_path)})
+    assert settings.may_create_keyring
+    created = open_keyring(settings.keyring_path, may_create=settings.may_create_keyring)
+    assert mode_of(settings.keyring_path) == 0o600
+    again = open_keyring(settings.keyring_path, may_create=False)
+    assert again.active() == created.active()
