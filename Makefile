@@ -7,7 +7,7 @@ SCALE ?= 1
 NO_UI ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check dataguard_pipelines tests benchmarks
+# dg check defs: every definition loads, on a throwaway instance (the dagster.yaml here is production's)
+	home=$$(mktemp -d) && printf 'telemetry:\n  enabled: false\n' > "$$home/dagster.yaml" && \
+	  DAGSTER_HOME="$$home" $(BIN)/dg check defs; status=$$?; rm -rf "$$home"; exit $$status
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# the edit loop: everything not marked slow (tests over ~10 s), under 3 minutes on 2 cores
+test-fast: $(STAMP)
+	$(BIN)/ruff check dataguard_pipelines tests benchmarks
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dataguard_pipelines tests benchmarks

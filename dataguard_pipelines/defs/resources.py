@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from dataguard_pipelines.core.settings import Settings, variables_set
-from dataguard_pipelines.resources import (
+from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
     KeyringResource,
@@ -32,7 +32,10 @@ def resources() -> dg.Definitions:
                 url=pick("DATAGUARD_STORE_URL", settings.store_url),
                 s3_endpoint_url=pick("DATAGUARD_S3_ENDPOINT_URL", settings.s3_endpoint_url),
             ),
-            "keyring": KeyringResource(path=pick("DATAGUARD_KEYRING", str(settings.keyring_path))),
+            "keyring": KeyringResource(
+                path=pick("DATAGUARD_KEYRING", str(settings.keyring_path)),
+                may_create=settings.may_create_keyring,
+            ),
             "backup_settings": BackupSettingsResource(
                 zstd_level=settings.zstd_level,
                 restore_jobs=settings.restore_jobs,

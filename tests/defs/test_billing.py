@@ -11,7 +11,7 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 
 from dataguard_pipelines.defs.billing.assets import billing_snapshot
 from dataguard_pipelines.defs.billing.checks import billing_snapshot_intact
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, StoreResource
+from dataguard_pipelines.resource_types import DatabaseResource, KeyringResource, StoreResource
 
 
 def test_monthly_schedule_drafts_last_month_for_every_company(definitions):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 
+from dataguard_pipelines.core.backup import run_full_backup
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase
+from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.manifest import list_manifests
+from dataguard_pipelines.core.store import Store
 from dataguard_pipelines.defs.database.assets import full_backup
-from dataguard_pipelines.defs.database.checks import backup_is_fresh, backup_is_restorable
-from dataguard_pipelines.resources import (
+from dataguard_pipelines.defs.database.checks import backup_is_fresh, backup_is_restorable, freshness_of
+from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
     KeyringResource,
@@ -22,7 +29,8 @@ def _resources(database_url: str | None, tmp_path: Path, keyring_path: Path) -> 
         "database": DatabaseResource(url=database_url, home=str(tmp_path / "home")),
         "store": StoreResource(url=(tmp_path / "store").as_uri()),
         "keyring": KeyringResource(path=str(keyring_path)),
-        "backup_settings": BackupSettingsResource(),
+        # slot names are unique per server: a test of its own never meets another run's slot
+        "backup_settings": BackupSettingsResource(capture_slot=f"dgtest_{uuid.uuid4().hex[:8]}"),
     }
 
 
@@ -92,3 +100,81 @@ def test_bad_partition_key_is_refused(tmp_path, keyring_path):
             instance=instance,
             resources=_resources(None, tmp_path, keyring_path),
         )
+
+
+def _small_database(server: str, new_database) -> str:
+    url = new_database(server)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g")
+    return url
+
+
+def test_restore_drill_of_an_older_partition_drills_that_partitions_backup(
+    pg15_server, new_database, tmp_path, keyring_path
+):
+    resources = _resources(_small_database(pg15_server, new_database), tmp_path, keyring_path)
+    made = {}
+    with dg.instance_for_test() as instance:
+        for partition in ("2026-11-26", "2026-11-27"):  # the older one first: the newer is the newest
+            result = dg.materialize(
+                [full_backup], partition_key=partition, instance=instance, resources=resources
+            )
+            [materialization] = result.asset_materializations_for_node("full_backup")
+            made[partition] = materialization.metadata["backup_id"].value
+        # what the UI launches for "run backup_is_restorable on partition 2026-11-26"
+        job = (
+            dg.Definitions(
+                assets=[full_backup],
+                asset_checks=[backup_is_restorable],
+                jobs=[dg.define_asset_job("drill", dg.AssetSelection.assets(full_backup))],
+                resources=resources,
+            )
+            .resolve_job_def("drill")
+            .get_subset(asset_selection=set(), asset_check_selection={backup_is_restorable.check_key})
+        )
+        result = job.execute_in_process(partition_key="2026-11-26", instance=instance)
+    [evaluation] = result.get_asset_check_evaluations()
+    meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    assert evaluation.passed and meta["tables_checked"] == 1
+    assert (meta["backup_id"], meta["partition"]) == (made["2026-11-26"], "2026-11-26")
+    assert made["2026-11-26"] != made["2026-11-27"]
+
+
+def test_restore_drill_of_a_partition_without_a_backup_fails_without_drilling_another(
+    pg15_server, new_database, tmp_path, keyring_path
+):
+    resources = _resources(_small_database(pg15_server, new_database), tmp_path, keyring_path)
+    with dg.instance_for_test() as instance:
+        assert dg.materialize(
+            [full_backup], partition_key="2026-11-27", instance=instance, resources=resources
+        ).success
+        job = (
+            dg.Definitions(
+                assets=[full_backup],
+                asset_checks=[backup_is_restorable],
+                jobs=[dg.define_asset_job("drill", dg.AssetSelection.assets(full_backup))],
+                resources=resources,
+            )
+            .resolve_job_def("drill")
+            .get_subset(asset_selection=set(), asset_check_selection={backup_is_restorable.check_key})
+        )
+        result = job.execute_in_process(partition_key="2026-11-20", instance=instance, raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and "partition 2026-11-20" in evaluation.description
+    assert "backup_id" not in evaluation.metadata
+
+
+def test_freshness_reports_an_age_of_zero_hours_as_zero(pg15_server, new_database, tmp_path, keyring_path):
+    store = Store((tmp_path / "store").as_uri())
+    run_full_backup(
+        PostgresDatabase(_small_database(pg15_server, new_database)),
+        store,
+        Keyring.load(keyring_path),
+        partition="2026-11-27",
+    )
+    [manifest] = list_manifests(store, "full")
+    just_made = freshness_of(store, manifest.finished)
+    assert just_made.passed and just_made.metadata["age_hours"].value == 0.0
+    stale = freshness_of(store, manifest.finished + timedelta(hours=27))
+    assert not stale.passed and stale.metadata["age_hours"].value == 27.0

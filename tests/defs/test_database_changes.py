@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,14 +14,11 @@ from dataguard_pipelines.core.backup import run_full_backup
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.store import Store
-from dataguard_pipelines.defs.database.changes import (
-    capture_is_fresh,
-    incremental_backup,
-    seal_changes_hourly,
-    slot_wal_is_bounded,
-)
+from dataguard_pipelines.defs.database.changes.assets import incremental_backup
+from dataguard_pipelines.defs.database.changes.checks import capture_is_fresh, slot_wal_is_bounded
+from dataguard_pipelines.defs.database.changes.jobs import seal_changes_hourly
 from dataguard_pipelines.defs.database.pitr import restore_to_timestamp
-from dataguard_pipelines.resources import (
+from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
     KeyringResource,
@@ -34,7 +32,10 @@ def _resources(database_url: str, tmp_path: Path, keyring_path: Path, **settings
         "database": DatabaseResource(url=database_url, home=str(tmp_path / "home")),
         "store": StoreResource(url=(tmp_path / "store").as_uri()),
         "keyring": KeyringResource(path=str(keyring_path)),
-        "backup_settings": BackupSettingsResource(**settings),
+        # slot names are unique per server: a test of its own never meets another run's slot
+        "backup_settings": BackupSettingsResource(
+            **{"capture_slot": f"dgtest_{uuid.uuid4().hex[:8]}", **settings}
+        ),
     }
 
 
@@ -84,7 +85,8 @@ def test_incremental_backup_seals_the_hour_and_the_checks_pass(
 
 def test_slot_check_fails_when_the_slot_pins_too_much_wal(pg15_server, new_database, tmp_path, keyring_path):
     source = new_database(pg15_server)
-    assert _materialize(_resources(source, tmp_path, keyring_path)).success
+    slot = f"dgtest_{uuid.uuid4().hex[:8]}"
+    assert _materialize(_resources(source, tmp_path, keyring_path, capture_slot=slot)).success
     with psycopg.connect(source, autocommit=True) as conn:  # ~3 MB of WAL that nobody ships
         conn.execute(
             "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 12000) g"
@@ -94,7 +96,7 @@ def test_slot_check_fails_when_the_slot_pins_too_much_wal(pg15_server, new_datab
             [incremental_backup, slot_wal_is_bounded],
             selection=dg.AssetSelection.checks(slot_wal_is_bounded),
             instance=instance,
-            resources=_resources(source, tmp_path, keyring_path, slot_max_wal_mb=1),
+            resources=_resources(source, tmp_path, keyring_path, capture_slot=slot, slot_max_wal_mb=1),
             raise_on_error=False,
         )
     [evaluation] = result.get_asset_check_evaluations()
@@ -108,7 +110,17 @@ def test_seal_schedule_targets_the_hour_that_just_ended():
     assert request.partition_key == "2026-11-27-09:00"
 
 
-def test_restore_to_timestamp_job_restores_a_point_in_time(pg15_server, new_database, tmp_path, keyring_path):
+def _restore(resources: dict, **config) -> dg.ExecuteInProcessResult:
+    return restore_to_timestamp.execute_in_process(
+        run_config={"ops": {"restore_to_point_in_time": {"config": config}}},
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+def test_restore_to_timestamp_job_restores_a_point_in_time(
+    pg15_server, new_database, tmp_path, keyring_path, monkeypatch
+):
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
@@ -119,7 +131,7 @@ def test_restore_to_timestamp_job_restores_a_point_in_time(pg15_server, new_data
         Store((tmp_path / "store").as_uri()),
         Keyring.load(keyring_path),
         partition="p",
-        capture_slot="dataguard",
+        capture_slot=resources["backup_settings"].capture_slot,
     )
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("INSERT INTO t VALUES (1, 'kept'), (2, 'kept')")
@@ -138,21 +150,38 @@ def test_restore_to_timestamp_job_restores_a_point_in_time(pg15_server, new_data
     assert meta["transactions_replayed"] == 1 and meta["rto_s"] > 0
     assert table_fingerprints(target) == reference
 
-    with_password = target.replace("postgres@", "postgres:s3cret-pw@")
-    failed = restore_to_timestamp.execute_in_process(
-        run_config={"ops": {"restore_to_point_in_time": {"config": {**config, "target_url": with_password}}}},
-        resources=resources,
-        raise_on_error=False,
-    )
+    # a URL with a password comes from the code location's environment through Dagster's {"env": ...}
+    second = new_database(pg15_server)
+    variable = f"DGTEST_TARGET_{uuid.uuid4().hex[:8].upper()}"
+    monkeypatch.setenv(variable, second.replace("postgres@", "postgres:s3cret-pw@"))
+    from_env = _restore(resources, target_time=at.isoformat(), target_url={"env": variable})
+    assert from_env.success
+    assert table_fingerprints(second) == reference
+    logged = " ".join(str(e) for e in from_env.all_events)
+    assert "s3cret-pw" not in logged and "postgres:***@" in logged
+
+    with_password = new_database(pg15_server).replace("postgres@", "postgres:s3cret-pw@")
+    failed = _restore(resources, target_time=at.isoformat(), target_url=with_password)
     assert not failed.success
-    failure = failed.failure_data_for_node("restore_to_point_in_time")
-    error = failure.error.to_string()
-    assert "target_url_env" in error and "s3cret-pw" not in error
+    error = failed.failure_data_for_node("restore_to_point_in_time").error.to_string()
+    assert '{"env": "THAT_VARIABLE"}' in error and "s3cret-pw" not in error
+
+    monkeypatch.setenv(variable, "not-a-url-but-a-s3cret")  # a launchpad user naming some other variable
+    refused = _restore(resources, target_time=at.isoformat(), target_url={"env": variable})
+    assert not refused.success
+    error = refused.failure_data_for_node("restore_to_point_in_time").error.to_string()
+    assert "not a postgresql:// URL" in error and "s3cret" not in error
+
+    monkeypatch.setenv("DATAGUARD_DATABASE_URL", second)  # the protected database's own credentials
+    sneaky = _restore(resources, target_time=at.isoformat(), target_url={"env": "DATAGUARD_DATABASE_URL"})
+    assert not sneaky.success
+    error = sneaky.failure_data_for_node("restore_to_point_in_time").error.to_string()
+    assert "may not name DATAGUARD_DATABASE_URL" in error
 
 
 def test_pitr_drill_passes_and_fails_on_a_missing_segment(pg15_server, new_database, tmp_path, keyring_path):
     from dataguard_pipelines.core.capture.segments import list_segments
-    from dataguard_pipelines.defs.database.changes import pitr_is_restorable
+    from dataguard_pipelines.defs.database.changes.checks import pitr_is_restorable
 
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
@@ -161,7 +190,11 @@ def test_pitr_drill_passes_and_fails_on_a_missing_segment(pg15_server, new_datab
     assert _materialize(resources).success
     store = Store((tmp_path / "store").as_uri())
     run_full_backup(
-        PostgresDatabase(source), store, Keyring.load(keyring_path), partition="p", capture_slot="dataguard"
+        PostgresDatabase(source),
+        store,
+        Keyring.load(keyring_path),
+        partition="p",
+        capture_slot=resources["backup_settings"].capture_slot,
     )
     for round_ in range(2):
         with psycopg.connect(source, autocommit=True) as conn:
@@ -191,7 +224,7 @@ def test_pitr_drill_passes_and_fails_on_a_missing_segment(pg15_server, new_datab
     assert (
         meta["tables_checked"] >= 2 and meta["transactions_replayed"] >= 6 and meta["mismatched_tables"] == []
     )
-    store.delete_prefix(list_segments(store, "dataguard")[0].data_key)
-    store.delete_prefix(list_segments(store, "dataguard")[0].key + ".json")
+    store.delete_prefix(list_segments(store, resources["backup_settings"].capture_slot)[0].data_key)
+    store.delete_prefix(list_segments(store, resources["backup_settings"].capture_slot)[0].key + ".json")
     failed = drill()
     assert not failed.passed and "gap" in failed.description

@@ -17,7 +17,12 @@ from dataguard_pipelines.defs.external.assets import calcom_bookings, calcom_eve
 from dataguard_pipelines.defs.external.checks import mirror_checks
 from dataguard_pipelines.defs.external.jobs import mirror_external_every_30_min
 from dataguard_pipelines.defs.external.sensors import company_partitions_sensor
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, StoreResource, VendorApisResource
+from dataguard_pipelines.resource_types import (
+    DatabaseResource,
+    KeyringResource,
+    StoreResource,
+    VendorApisResource,
+)
 from dataguard_pipelines.sandbox.emulators import EmulatorState, demo_api_keys, running_emulators
 
 

@@ -745,3 +745,39 @@ def test_server_stop_is_idempotent_and_releases_its_port(db_state: EmulatorState
         probe.bind(("127.0.0.1", port))
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+
+
+def _runtime_imports(path: Path, package: str) -> set[str]:
+    """Modules of `package` that `path` imports when it runs (function-local imports included, imports
+    under `if TYPE_CHECKING:` left out: they never execute)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for stmt in block.body
+        for node in ast.walk(stmt)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        found |= {n.rsplit(".", 1)[-1] for n in names if n.startswith(f"{package}.")}
+    return found
+
+
+def test_emulator_modules_import_each_other_without_a_cycle():
+    import graphlib
+
+    import dataguard_pipelines.sandbox.emulators as emulators
+
+    folder = Path(emulators.__file__).parent
+    graph = {
+        p.stem: _runtime_imports(p, emulators.__name__) for p in folder.glob("*.py") if p.stem != "__init__"
+    }
+    assert graph["loaders"] >= {"records"} and "state" not in graph["loaders"]
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on any cycle

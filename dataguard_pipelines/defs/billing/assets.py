@@ -4,7 +4,7 @@ old one is kept as archived), a finalized month is never overwritten."""
 import dagster as dg
 
 from dataguard_pipelines.defs.billing.partitions import billing_partitions
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, StoreResource
+from dataguard_pipelines.resource_types import DatabaseResource, KeyringResource, StoreResource
 
 
 @dg.asset(
@@ -25,7 +25,7 @@ def billing_snapshot(
     target = store.store()
     with database.open() as db, db.connect() as conn:
         snapshot = write_draft(
-            conn, target, keyring.keyring(create=True), keys["company"], parse_month(keys["month"][:7])
+            conn, target, keyring.keyring(), keys["company"], parse_month(keys["month"][:7])
         )
     summary = snapshot.manifest["summary"]
     context.log.info(

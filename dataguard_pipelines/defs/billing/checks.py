@@ -4,7 +4,7 @@ match what the source data gives today."""
 import dagster as dg
 
 from dataguard_pipelines.defs.billing.assets import billing_snapshot
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, StoreResource
+from dataguard_pipelines.resource_types import DatabaseResource, KeyringResource, StoreResource
 
 SHOWN = 20
 

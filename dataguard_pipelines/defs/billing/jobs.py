@@ -3,11 +3,12 @@
 import dagster as dg
 
 from dataguard_pipelines.defs.billing.assets import billing_snapshot
+from dataguard_pipelines.defs.conventions import SCHEDULE_STATUS, asset_job, checks_schedule
+from dataguard_pipelines.job_names import CHECK_BILLING_JOB, SNAPSHOT_BILLING_JOB
 
-snapshot_billing_job = dg.define_asset_job(
-    "snapshot_billing_job",
-    selection=dg.AssetSelection.assets(billing_snapshot).without_checks(),
-    executor_def=dg.in_process_executor,
+snapshot_billing_job = asset_job(
+    SNAPSHOT_BILLING_JOB,
+    dg.AssetSelection.assets(billing_snapshot).without_checks(),
     description="Draft billing snapshot of one company and month.",
 )
 
@@ -17,20 +18,14 @@ snapshot_billing_monthly = dg.build_schedule_from_partitioned_job(
     day_of_month=1,
     hour_of_day=3,
     minute_of_hour=0,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SCHEDULE_STATUS,
 )
 
-check_billing_job = dg.define_asset_job(
-    "check_billing_job",
-    selection=dg.AssetSelection.checks_for_assets(billing_snapshot),
-    executor_def=dg.in_process_executor,
+check_billing_job, check_billing_daily = checks_schedule(
+    "check_billing_daily",
+    dg.AssetSelection.checks_for_assets(billing_snapshot),
+    "30 5 * * *",
+    "Europe/Berlin",
+    job_name=CHECK_BILLING_JOB,
     description="Verify every billing snapshot (billing_snapshot_intact).",
-)
-
-check_billing_daily = dg.ScheduleDefinition(
-    name="check_billing_daily",
-    job=check_billing_job,
-    cron_schedule="30 5 * * *",
-    execution_timezone="Europe/Berlin",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
 )

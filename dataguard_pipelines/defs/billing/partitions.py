@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dataguard_pipelines.defs.external.partitions import companies_partitions
+from dataguard_pipelines.defs.companies import companies_partitions
 
 months_partitions = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", timezone="Europe/Berlin")
 billing_partitions = dg.MultiPartitionsDefinition(

@@ -10,7 +10,7 @@ from dataguard_pipelines.core.progress import Progress, Throttle
 from dataguard_pipelines.core.verify import check_complete
 from dataguard_pipelines.defs.database.metadata import backup_metadata
 from dataguard_pipelines.defs.database.partitions import full_backup_partitions
-from dataguard_pipelines.resources import (
+from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
     KeyringResource,
@@ -18,7 +18,7 @@ from dataguard_pipelines.resources import (
 )
 
 PROGRESS_LOG_INTERVAL_S = 10.0
-# dagster.yaml limits this pool: two backup steps against the database never overlap
+# limited to 1 in the instance (docs/architecture.md, "Concurrency limits"): database steps never overlap
 DATABASE_POOL = "dataguard_database"
 
 
@@ -60,7 +60,7 @@ def full_backup(
         result = run_full_backup(
             db,
             target,
-            keyring.keyring(create=True),
+            keyring.keyring(),
             partition=context.partition_key,
             level=backup_settings.zstd_level,
             progress=log_progress,

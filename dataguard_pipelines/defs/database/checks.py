@@ -1,13 +1,15 @@
-"""Checks on full_backup: a drill that really restores it, and the age of the newest backup."""
+"""Checks on full_backup: a drill that really restores the backup a run made, and the age of the newest."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from dataguard_pipelines.core.drill import run_drill
+from dataguard_pipelines.core.manifest import MANIFEST_NAME, load_manifest
 from dataguard_pipelines.core.status import backup_status
+from dataguard_pipelines.core.store import Store
 from dataguard_pipelines.defs.database.assets import full_backup
-from dataguard_pipelines.resources import BackupSettingsResource, KeyringResource, StoreResource
+from dataguard_pipelines.resource_types import BackupSettingsResource, KeyringResource, StoreResource
 
 MAX_FULL_BACKUP_AGE_H = 26
 
@@ -15,8 +17,9 @@ MAX_FULL_BACKUP_AGE_H = 26
 @dg.asset_check(
     asset=full_backup,
     blocking=True,
-    description="Restores the newest full backup into a throwaway PostgreSQL and compares every "
-    "table's row count and content hash with the manifest; records the RTO.",
+    description="Restores the backup of the run's partition (else of the latest materialization) into a "
+    "throwaway PostgreSQL and compares every table's row count and content hash with the manifest; "
+    "records the RTO.",
 )
 def backup_is_restorable(
     context: dg.AssetCheckExecutionContext,
@@ -24,9 +27,19 @@ def backup_is_restorable(
     keyring: KeyringResource,
     backup_settings: BackupSettingsResource,
 ) -> dg.AssetCheckResult:
+    target, partition = store.store(), partition_to_drill(context)
+    backup_id = partition_backup_id(target, partition) if partition else None
+    if partition and backup_id is None:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"no full backup of partition {partition} in the store; back the partition up first",
+            metadata={"partition": partition},
+        )
     manifest, record = run_drill(
-        store.store(),
+        target,
         keyring.keyring(),
+        backup_id=backup_id,
         jobs=backup_settings.restore_jobs,
         progress=lambda p: context.log.debug(f"drill {p.phase} {p.done_bytes}"),
     )
@@ -38,6 +51,7 @@ def backup_is_restorable(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "backup_id": record.backup_id,
+            "partition": manifest.partition,
             "rto_s": dg.MetadataValue.float(record.rto_s),
             "verify_s": dg.MetadataValue.float(record.verify_s),
             "tables_checked": dg.MetadataValue.int(record.tables_checked),
@@ -58,14 +72,35 @@ def backup_is_restorable(
     description=f"The newest full backup in the store finished less than {MAX_FULL_BACKUP_AGE_H} h ago.",
 )
 def backup_is_fresh(store: StoreResource) -> dg.AssetCheckResult:
-    status = next(s for s in backup_status(store.store(), datetime.now(UTC)) if s.backup_type == "full")
+    return freshness_of(store.store(), datetime.now(UTC))
+
+
+def freshness_of(store: Store, now: datetime) -> dg.AssetCheckResult:
+    """The freshness verdict at `now` (-1 h in the metadata: no backup yet)."""
+    status = next(s for s in backup_status(store, now) if s.backup_type == "full")
     age_h = None if status.age_s is None else round(status.age_s / 3600, 2)
     return dg.AssetCheckResult(
         passed=age_h is not None and age_h <= MAX_FULL_BACKUP_AGE_H,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "newest_backup": status.backup_id or "none",
-            "age_hours": dg.MetadataValue.float(age_h or -1.0),
+            "age_hours": dg.MetadataValue.float(-1.0 if age_h is None else age_h),
             "verified_by_drill": dg.MetadataValue.bool(status.verified),
         },
     )
+
+
+def partition_to_drill(context: dg.AssetCheckExecutionContext) -> str | None:
+    """The run's partition (the check runs in the backup's run), else the latest materialization's."""
+    run = context.op_execution_context
+    if run.has_partition_key:
+        return run.partition_key
+    latest = context.instance.get_latest_materialization_event(full_backup.key)
+    return latest.asset_materialization.partition if latest and latest.asset_materialization else None
+
+
+def partition_backup_id(store: Store, partition: str) -> str | None:
+    """The backup a run of `partition` published (a re-run replaces the earlier one; the newest wins)."""
+    keys = store.glob(f"backups/full/{partition}/*/{MANIFEST_NAME}")
+    manifests = [load_manifest(store, key) for key in keys]
+    return max(manifests, key=lambda m: m.finished_at).backup_id if manifests else None

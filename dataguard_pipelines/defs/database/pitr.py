@@ -1,6 +1,8 @@
 """restore_to_timestamp: point-in-time restore from the UI (target time and target database as config)."""
 
-import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
 from pydantic import Field
@@ -8,17 +10,21 @@ from pydantic import Field
 from dataguard_pipelines.core.capture.lsn import parse_lsn
 from dataguard_pipelines.core.errors import ConfigError
 from dataguard_pipelines.core.pitr import RecoveryTarget, parse_target_time, plan_recovery, recover
-from dataguard_pipelines.core.settings import redact_url
-from dataguard_pipelines.resources import (
+from dataguard_pipelines.core.settings import ENV_VARS, redact_url
+from dataguard_pipelines.defs.conventions import EXECUTOR
+from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
     KeyringResource,
     StoreResource,
 )
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 class PointInTimeConfig(dg.Config):
-    """Run config is visible in the UI: a URL with a password must come from an environment variable."""
+    """Run config is visible in the UI: a target URL with a password comes from the code location's
+    environment through Dagster's own `{"env": "VAR"}` (the run worker resolves it, the UI shows the name)."""
 
     target_time: str | None = Field(
         default=None,
@@ -29,10 +35,9 @@ class PointInTimeConfig(dg.Config):
         default=None, description="Instead of a time: stop just before this transaction."
     )
     target_url: str | None = Field(
-        default=None, description="postgresql://user@host:port/new_database, without a password."
-    )
-    target_url_env: str | None = Field(
-        default=None, description="Name of an environment variable that holds the target URL (with password)."
+        default=None,
+        description="postgresql://user@host:port/new_database without a password, or "
+        '{"env": "VAR"}: a variable of the code location that holds the URL (a password may be in it).',
     )
     force_overwrite_source: bool = False
 
@@ -45,20 +50,53 @@ def target_of(config: PointInTimeConfig) -> RecoveryTarget:
     )
 
 
-def target_url_of(config: PointInTimeConfig) -> str:
-    if config.target_url_env:
-        url = os.environ.get(config.target_url_env)
-        if not url:
-            raise ConfigError(f"environment variable {config.target_url_env} is not set in the code location")
-        return url
-    if not config.target_url:
-        raise ConfigError("set target_url (no password) or target_url_env")
-    if redact_url(config.target_url) != config.target_url:
+def target_url_variable(run_config: Mapping[str, Any], op_name: str) -> str | None:
+    """The variable named when the run config gave target_url as {"env": ...} (the op sees only its value).
+
+    dataguard's own variables are refused: a launchpad user must not point the restore at the protected
+    database's credentials (DATAGUARD_DATABASE_URL) or any other setting of the code location."""
+    raw = run_config.get("ops", {}).get(op_name, {}).get("config", {}).get("target_url")
+    if not (isinstance(raw, Mapping) and "env" in raw):
+        return None
+    name = str(raw["env"])
+    if name in ENV_VARS or name.startswith(("DATAGUARD_", "DAGSTER_", "AWS_")):
+        raise ConfigError(
+            f"target_url may not name {name}, a setting of the code location; put the restore target's URL "
+            "in a variable of its own (for example RESTORE_TARGET_URL)"
+        )
+    return name
+
+
+def target_url_of(config: PointInTimeConfig, *, from_env: bool) -> str:
+    """The target URL, refused unless it is a PostgreSQL URL; a password only when it came from the
+    environment. No message shows the value: an env-backed one may hold a secret."""
+    url = config.target_url
+    if not url:
+        raise ConfigError(
+            'set target_url: postgresql://user@host/new_database without a password, or {"env": "VAR"}'
+        )
+    try:
+        parts = urlsplit(url)
+        is_postgres, has_password = parts.scheme in POSTGRES_SCHEMES, parts.password is not None
+        in_query = "password" in parse_qs(parts.query)
+    except ValueError:
+        is_postgres = has_password = in_query = False
+    if not is_postgres:
+        raise ConfigError(
+            "target_url is not a postgresql:// URL; give the URL of the new database (or the variable "
+            "that holds it)"
+        )
+    if in_query:
+        raise ConfigError(
+            "target_url carries a password query parameter, which logs would show; put the password in "
+            "the user:password@ part of a URL held in an environment variable"
+        )
+    if has_password and not from_env:
         raise ConfigError(
             "target_url holds a password, which run config would show in the UI; put the URL in an "
-            "environment variable of the code location and name it in target_url_env"
+            'environment variable of the code location and set target_url to {"env": "THAT_VARIABLE"}'
         )
-    return config.target_url
+    return url
 
 
 @dg.op(description="Restore the newest full backup before the target, then replay changes up to it.")
@@ -71,7 +109,9 @@ def restore_to_point_in_time(
     backup_settings: BackupSettingsResource,
 ) -> dg.Output[str]:
     target = target_of(config)
-    url = target_url_of(config)
+    url = target_url_of(
+        config, from_env=target_url_variable(context.run.run_config, context.op_handle.name) is not None
+    )
     opened_store, opened_keyring = store.store(), keyring.keyring()
     plan = plan_recovery(opened_store, opened_keyring, backup_settings.capture_slot, target)
     context.log.info(
@@ -112,6 +152,7 @@ def restore_to_point_in_time(
     description="Point-in-time restore into a new database: set target_time (or to_lsn / to_xid) and the "
     "target database in the launchpad.",
     tags={"dataguard/kind": "restore"},
+    executor_def=EXECUTOR,
 )
 def restore_to_timestamp() -> None:
     restore_to_point_in_time()

@@ -5,8 +5,13 @@ in the mirror database's `dataguard` schema."""
 import dagster as dg
 
 from dataguard_pipelines.core.mirror.schema import RESOURCE_SOURCE
-from dataguard_pipelines.defs.external.partitions import companies_partitions
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, StoreResource, VendorApisResource
+from dataguard_pipelines.defs.companies import companies_partitions
+from dataguard_pipelines.resource_types import (
+    DatabaseResource,
+    KeyringResource,
+    StoreResource,
+    VendorApisResource,
+)
 
 
 class MirrorConfig(dg.Config):
@@ -43,7 +48,6 @@ def build_mirror_asset(resource: str) -> dg.AssetsDefinition:
         partitions_def=companies_partitions,
         group_name="external",
         kinds={source, "parquet", "postgres"},
-        pool=f"{source}_api",
         description=f"Mirror of {resource.replace('_', ' ')} per company ({source} API).",
     )
     def mirror(
@@ -61,7 +65,7 @@ def build_mirror_asset(resource: str) -> dg.AssetsDefinition:
 
         if config.mode not in MODES:
             raise dg.Failure(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
-        company, keys, target = context.partition_key, keyring.keyring(create=True), store.store()
+        company, keys, target = context.partition_key, keyring.keyring(), store.store()
         with database.open() as db, db.connect() as conn, vendors.client(source, company, keys) as client:
             result = sync_resource(
                 resource,

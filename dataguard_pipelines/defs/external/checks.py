@@ -6,9 +6,9 @@ import dagster as dg
 
 from dataguard_pipelines.core.errors import DataguardError
 from dataguard_pipelines.core.mirror.schema import RESOURCE_SOURCE
+from dataguard_pipelines.defs.companies import companies_partitions
 from dataguard_pipelines.defs.external.assets import calcom_bookings, calcom_event_types, retell_calls
-from dataguard_pipelines.defs.external.partitions import companies_partitions
-from dataguard_pipelines.resources import DatabaseResource, KeyringResource, VendorApisResource
+from dataguard_pipelines.resource_types import DatabaseResource, KeyringResource, VendorApisResource
 
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, module=__name__)

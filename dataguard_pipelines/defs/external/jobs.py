@@ -2,23 +2,27 @@
 
 import dagster as dg
 
-from dataguard_pipelines.defs.external.partitions import companies_partitions
+from dataguard_pipelines.defs.companies import companies_partitions
+from dataguard_pipelines.defs.conventions import SCHEDULE_STATUS, asset_job
+from dataguard_pipelines.job_names import MIRROR_EXTERNAL_JOB, VERIFY_MIRRORS_JOB
 
 MIRRORS = dg.AssetSelection.groups("external")
 MIRROR_ASSETS = ("calcom_event_types", "calcom_bookings", "retell_calls")
+# dagster.yaml limits runs with this tag (several companies at once: each has its own key and rate limit)
+MIRROR_TAGS = {"dataguard/kind": "mirror"}
 
-mirror_external_job = dg.define_asset_job(
-    "mirror_external_job",
-    selection=MIRRORS.without_checks(),
-    executor_def=dg.in_process_executor,
+mirror_external_job = asset_job(
+    MIRROR_EXTERNAL_JOB,
+    MIRRORS.without_checks(),
+    tags=MIRROR_TAGS,
     description="Sync Cal.com event types and bookings and Retell calls for one company.",
 )
 
 # Sync first, then compare: a checks-only job cannot carry the company partition in Dagster 1.13.
-verify_mirrors_job = dg.define_asset_job(
-    "verify_mirrors_job",
-    selection=MIRRORS,
-    executor_def=dg.in_process_executor,
+verify_mirrors_job = asset_job(
+    VERIFY_MIRRORS_JOB,
+    MIRRORS,
+    tags=MIRROR_TAGS,
     description="Sync each mirror, then compare it with the source (id sets, content hashes) and probe the APIs.",
 )
 
@@ -31,7 +35,7 @@ def company_schedule(name: str, cron: str, job, mode: str | None) -> dg.Schedule
         cron_schedule=cron,
         job=job,
         execution_timezone="Europe/Berlin",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        default_status=SCHEDULE_STATUS,
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         companies = context.instance.get_dynamic_partitions(companies_partitions.name)

@@ -3,13 +3,14 @@
 import dagster as dg
 
 from dataguard_pipelines.core.mirror.companies import live_company_ids
-from dataguard_pipelines.defs.external.partitions import companies_partitions
-from dataguard_pipelines.resources import DatabaseResource
+from dataguard_pipelines.defs.companies import companies_partitions
+from dataguard_pipelines.defs.conventions import SENSOR_STATUS
+from dataguard_pipelines.resource_types import DatabaseResource
 
 
 @dg.sensor(
     minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=SENSOR_STATUS,
     description="Adds a `companies` partition for every live company and removes deleted ones.",
 )
 def company_partitions_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource):

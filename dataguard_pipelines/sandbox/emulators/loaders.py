@@ -18,6 +18,7 @@ from psycopg.rows import namedtuple_row
 
 from dataguard_pipelines.core.errors import SourceError
 from dataguard_pipelines.sandbox.demo.companies import FIRST_NAMES, LAST_NAMES
+from dataguard_pipelines.sandbox.emulators.records import BookingRecord, CallRecord, EventTypeRecord
 from dataguard_pipelines.sandbox.emulators.shapes import (
     Attendee,
     CallFacts,
@@ -29,7 +30,6 @@ from dataguard_pipelines.sandbox.emulators.shapes import (
     event_type_doc,
     stable_hash,
 )
-from dataguard_pipelines.sandbox.emulators.state import BookingRecord, CallRecord, EventTypeRecord
 
 if TYPE_CHECKING:
     from dataguard_pipelines.sandbox.emulators.state import EmulatorState

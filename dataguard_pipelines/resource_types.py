@@ -1,4 +1,6 @@
-"""Dagster resources: thin typed handles that give core/ what it needs (no logic of their own)."""
+"""Dagster resource classes: thin typed handles that give core/ what it needs (no logic of their own).
+
+Only the classes live here; `defs/resources.py` wires them to the settings in force."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import dagster as dg
 
 from dataguard_pipelines.core.database import protected_database
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
-from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.keys import Keyring, open_keyring
 from dataguard_pipelines.core.store import Store
 
 
@@ -37,12 +39,14 @@ class StoreResource(dg.ConfigurableResource):
 
 
 class KeyringResource(dg.ConfigurableResource):
-    """The keyring file; a backup creates it on first use (mode 0600), a restore requires it."""
+    """The keyring file. Only the embedded default (the demo) may create it; anywhere else a missing file
+    fails the run naming DATAGUARD_KEYRING, so no worker ever seals with a key only its own disk holds."""
 
     path: str
+    may_create: bool = False
 
-    def keyring(self, *, create: bool = False) -> Keyring:
-        return Keyring.load_or_create(Path(self.path), create=create)
+    def keyring(self) -> Keyring:
+        return open_keyring(Path(self.path), may_create=self.may_create)
 
 
 class BackupSettingsResource(dg.ConfigurableResource):
