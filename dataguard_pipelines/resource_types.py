@@ -56,6 +56,7 @@ class BackupSettingsResource(dg.ConfigurableResource):
     restore_jobs: int = 2
     capture_slot: str = "dataguard"
     slot_max_wal_mb: int = 1024
+    timezone: str | None = None  # of target times without an offset; None: the protected server's TimeZone
 
 
 class VendorApisResource(dg.ConfigurableResource):

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 
 from dataguard_pipelines import __version__
 from dataguard_pipelines.core.archive import ArchiveWriter
-from dataguard_pipelines.core.capture.slot import capture_enabled, slot_snapshot
+from dataguard_pipelines.core.capture.segments import list_chains
+from dataguard_pipelines.core.capture.shipper import ship_changes
+from dataguard_pipelines.core.capture.slot import UNAVAILABLE, capture_blocker, capture_enabled, slot_snapshot
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase, Snapshot
 from dataguard_pipelines.core.errors import SourceError
 from dataguard_pipelines.core.keys import Keyring
@@ -56,6 +58,29 @@ class BackupResult:
     def compression_ratio(self) -> float:
         return self.manifest.content_bytes / max(self.manifest.stored_bytes, 1)
 
+    @property
+    def pitr_available(self) -> bool:
+        """Cut at a replication slot: point-in-time restore can start from this backup."""
+        return self.manifest.consistency.get("kind") == "replication_slot"
+
+    @property
+    def pitr_reason(self) -> str | None:
+        """Why point-in-time restore cannot start from this backup (one sentence with the fix), or None."""
+        return pitr_unavailable_reason(self.manifest.consistency)
+
+
+NO_SLOT_REASON = f"{UNAVAILABLE}: no capture slot is configured; set DATAGUARD_CAPTURE_SLOT"
+
+
+def pitr_unavailable_reason(consistency: dict) -> str | None:
+    """The reason a manifest records, with a fallback for backups written before reasons were recorded."""
+    if consistency.get("kind") == "replication_slot":
+        return None
+    return consistency.get("pitr_unavailable") or (
+        f"{UNAVAILABLE}: this backup was cut at an exported snapshot, not a replication slot; "
+        "the next full backup sets change capture up where the server allows it"
+    )
+
 
 def run_full_backup(
     db: PostgresDatabase,
@@ -69,8 +94,11 @@ def run_full_backup(
 ) -> BackupResult:
     """Take, seal, store and publish one full backup; replaces earlier backups of the same partition.
 
-    When `capture_slot` exists on the database, the snapshot comes from a temporary replication slot: an
-    exact cut that point-in-time restore continues from with the slot's change stream."""
+    With `capture_slot`, every full backup is a point-in-time base by itself where the server allows it:
+    change capture is set up if it is not (the permanent slot, its chain start, the DDL trigger), and the
+    snapshot comes from a temporary replication slot, an exact cut that point-in-time restore continues from
+    with the slot's change stream. Where the server does not allow it the backup still succeeds and its
+    manifest says why (`consistency.pitr_unavailable`)."""
     report = Throttle(progress)
     started = time.monotonic()
     started_at = utc_now_iso()
@@ -78,8 +106,8 @@ def run_full_backup(
     prefix = f"backups/full/{partition}/{backup_id}"
     info = db.server_info()
     tools = db.tools(info)
-    use_slot = capture_slot is not None and capture_enabled(db, capture_slot)
-    consistent = slot_snapshot(db, capture_slot) if use_slot else db.exported_snapshot()
+    pitr_reason = _prepare_capture(db, store, keyring, capture_slot, level)
+    consistent = slot_snapshot(db, capture_slot) if pitr_reason is None else db.exported_snapshot()
     with db.backup_lock(), consistent as (snapshot, snap_conn):
         estimate = _estimate_bytes(snap_conn)
         matviews = _populated_matviews(snap_conn)
@@ -107,6 +135,7 @@ def run_full_backup(
                     "txid": snapshot.txid,
                     "taken_at": snapshot.taken_at.isoformat(),
                     "slot_name": snapshot.slot_name,
+                    "pitr_unavailable": pitr_reason,
                 },
                 compression={"algorithm": "zstd", "level": level},
                 key_id=keyring.active_id,
@@ -128,6 +157,25 @@ def run_full_backup(
         duration,
     )
     return BackupResult(manifest=manifest, uri=store.uri(prefix), duration_s=duration)
+
+
+def _prepare_capture(
+    db: PostgresDatabase, store: Store, keyring: Keyring, slot: str | None, level: int
+) -> str | None:
+    """Make sure the backup can be cut at `slot`; returns why not (None when it can).
+
+    Capture is set up by the shipper's own first cycle (slot, chain start, DDL trigger, heartbeat), also when
+    the slot exists but this store has no chain of it: a cut the store cannot continue from is no base."""
+    if slot is None:
+        return NO_SLOT_REASON
+    if reason := capture_blocker(db, slot):
+        log.warning("%s", reason)
+        return reason
+    if not capture_enabled(db, slot) or not list_chains(store, slot):
+        shipped = ship_changes(db, store, keyring, slot, level=level)
+        if shipped.created_slot:
+            log.info("change capture set up (slot %s): this backup is a point-in-time base", slot)
+    return None
 
 
 def _dump_schema(db, tools, snapshot: Snapshot, store, keyring, key: str, level: int) -> StoredObject:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .capture.lsn import format_lsn, parse_lsn
 from .capture.replay import Replayer, iter_transactions, sync_sequences
@@ -21,12 +22,14 @@ from .capture.segments import (
     read_segment,
     sealed_mismatch,
 )
+from .database import protected_database
 from .engines.postgres import PostgresDatabase
-from .errors import ConfigError, RestoreError, VerificationError
+from .errors import ConfigError, RestoreError, SourceError, VerificationError
 from .keys import Keyring
 from .manifest import Manifest, list_manifests
 from .progress import Progress, ProgressFn, Throttle
 from .restore import RestoreResult, restore_backup
+from .settings import Settings
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -59,13 +62,136 @@ class RecoveryTarget:
         return f"just before transaction {self.xid}"
 
 
-def parse_target_time(text: str) -> datetime:
-    """'YYYY-MM-DD HH:MM:SS[.ffffff][+TZ]'; without a zone the time is UTC."""
+@dataclass(frozen=True)
+class ResolvedTime:
+    """A --to-time as the operator meant it: the UTC instant, the zone it was read in, both renderings.
+
+    Callers print `local` and `utc` before a restore starts, so a wrong zone is seen before it costs an hour."""
+
+    instant: datetime  # UTC
+    zone: str  # an IANA name, or the offset written in the time ("UTC", "+02:00")
+    zone_source: str  # "written in the time" | "DATAGUARD_TIMEZONE" | "the server's TimeZone"
+    local: str  # the instant in `zone`: '2025-06-17 14:00:00+02:00 (CEST)'
+    utc: str  # '2025-06-17 12:00:00+00:00'
+    note: str | None = None  # set when a local time occurred twice (DST end): which one was taken
+
+    def describe(self) -> str:
+        text = f"{self.local} in {self.zone} ({self.zone_source}) = {self.utc}"
+        return f"{text}; {self.note}" if self.note else text
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "instant": self.instant.isoformat()}
+
+
+ZONE_FROM_SETTING = "DATAGUARD_TIMEZONE"
+ZONE_FROM_SERVER = "the server's TimeZone"
+ZONE_FROM_TEXT = "written in the time"
+
+
+def resolve_target_time(text: str, *, zone: str | None, db: PostgresDatabase | None) -> ResolvedTime:
+    """'YYYY-MM-DD HH:MM:SS[.ffffff][+TZ]' as an instant. A time without an offset is wall-clock time in
+    `zone` (DATAGUARD_TIMEZONE), or when that is None in the protected server's own TimeZone (asked with
+    SHOW TimeZone on `db`), as PostgreSQL's recovery_target_time reads it.
+
+    At daylight-saving changes a wall-clock time that never happened (clocks jumped over it) is refused; one
+    that happened twice (clocks went back) means the earlier of the two, and `note` says so."""
+    value = _parse_time(text)
+    if value.tzinfo is not None:
+        instant = value.astimezone(UTC)
+        offset = _format_offset(value.utcoffset())
+        return ResolvedTime(
+            instant=instant,
+            zone="UTC" if offset == "+00:00" else offset,
+            zone_source=ZONE_FROM_TEXT,
+            local=value.isoformat(sep=" "),
+            utc=instant.isoformat(sep=" "),
+        )
+    if zone is not None:
+        name, source = zone, ZONE_FROM_SETTING
+    elif db is not None:
+        name, source = _server_zone(db), ZONE_FROM_SERVER
+    else:
+        raise ConfigError(
+            f"{text!r} has no offset and no zone is known; give one such as '{text.strip()}+02:00' "
+            "or set DATAGUARD_TIMEZONE"
+        )
+    tz = _zone(name, source)
+    earlier = value.replace(tzinfo=tz, fold=0)
+    if earlier.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
+        raise ConfigError(
+            f"{text.strip()!r} never happened in {name}: the clocks jumped over it when daylight saving time "
+            "began; give a time before or after the jump, or one with an offset"
+        )
+    note = None
+    later = value.replace(tzinfo=tz, fold=1)
+    if later.utcoffset() != earlier.utcoffset():
+        note = (
+            f"{text.strip()} happened twice in {name} (daylight saving time ended); the earlier one "
+            f"({_format_offset(earlier.utcoffset())}) is used, give {_format_offset(later.utcoffset())} "
+            "to mean the later one"
+        )
+    instant = earlier.astimezone(UTC)
+    return ResolvedTime(
+        instant=instant,
+        zone=name,
+        zone_source=source,
+        local=f"{earlier.isoformat(sep=' ')} ({earlier.tzname()})",
+        utc=instant.isoformat(sep=" "),
+        note=note,
+    )
+
+
+def _parse_time(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+        return datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise ConfigError(f"{text!r} is not a time like '2025-06-17 14:00:00+02:00'") from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _server_zone(db: PostgresDatabase) -> str:
+    """The TimeZone a session on the protected database starts with (database and role settings apply)."""
+    try:
+        with db.connect() as conn:
+            return conn.execute("SHOW TimeZone").fetchone()[0]
+    except SourceError as exc:
+        raise ConfigError(
+            f"a time without an offset means the protected server's TimeZone, but the server does not answer "
+            f"({exc}); set DATAGUARD_TIMEZONE or give the time with an offset such as +02:00"
+        ) from exc
+
+
+def resolve_configured_time(text: str, settings: Settings) -> ResolvedTime:
+    """resolve_target_time for a deployment: the protected server is asked for its zone only when the time
+    has no offset and DATAGUARD_TIMEZONE is unset (in a disaster the server may be gone)."""
+    if settings.timezone is not None or _parse_time(text).tzinfo is not None:
+        return resolve_target_time(text, zone=settings.timezone, db=None)
+    with protected_database(settings.database_url, settings.home) as db:
+        return resolve_target_time(text, zone=None, db=db)
+
+
+def _zone(name: str, source: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"time zone {name!r} ({source}) is not an IANA zone this machine knows; set DATAGUARD_TIMEZONE "
+            "to one such as Europe/Berlin, or give the time with an offset"
+        ) from None
+
+
+def _format_offset(offset: timedelta | None) -> str:
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def pitr_bases(store: Store, slot: str) -> list[Manifest]:
+    """Full backups cut at a snapshot of `slot`'s change stream, oldest first: the only possible starts."""
+    return [
+        m
+        for m in list_manifests(store, "full")
+        if m.consistency.get("kind") == "replication_slot" and m.consistency.get("slot_name") == slot
+    ]
 
 
 @dataclass(frozen=True)
@@ -106,15 +232,11 @@ def plan_recovery(
         raise ConfigError(
             f"{target.time.isoformat()} is in the future (now is {now.isoformat(timespec='seconds')})"
         )
-    backups = [
-        m
-        for m in list_manifests(store, "full")
-        if m.consistency.get("kind") == "replication_slot" and m.consistency.get("slot_name") == slot
-    ]
+    backups = pitr_bases(store, slot)
     if not backups:
         raise RestoreError(
-            f"no full backup was cut at a replication slot snapshot of {slot!r}: point-in-time restore needs a "
-            "full backup taken while change capture runs (start `dataguard capture`, then `dataguard backup`)"
+            f"no full backup was cut at a replication slot snapshot of {slot!r}: run `dataguard backup`, which "
+            "sets change capture up where the server allows it (`dataguard backup-status` says why not)"
         )
     stop_lsn = target.lsn
     if target.xid is not None:

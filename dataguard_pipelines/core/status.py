@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from dataguard_pipelines.core.backup import pitr_unavailable_reason
 from dataguard_pipelines.core.capture.lsn import parse_lsn
 from dataguard_pipelines.core.capture.segments import (
     changes_prefix,
@@ -13,8 +14,9 @@ from dataguard_pipelines.core.capture.segments import (
     list_segments,
     read_heartbeat,
 )
+from dataguard_pipelines.core.capture.slot import UNAVAILABLE
 from dataguard_pipelines.core.drill import drill_history
-from dataguard_pipelines.core.manifest import list_manifests
+from dataguard_pipelines.core.manifest import Manifest, list_manifests
 from dataguard_pipelines.core.store import Store
 
 BACKUP_TYPES = ("full",)
@@ -36,6 +38,8 @@ class BackupStatus:
     last_drill_passed: bool | None = None
     last_drill_rto_s: float | None = None
     backups_total: int = 0
+    pitr_available: bool | None = None  # full row: can point-in-time restore start from the newest backup?
+    pitr_reason: str | None = None  # when not: one sentence with the fix
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,10 +55,18 @@ def backup_status(
     for backup_type in BACKUP_TYPES:
         manifests = loaded[backup_type] = list_manifests(store, backup_type)
         if not manifests:
-            statuses.append(BackupStatus(backup_type=backup_type, backup_id=None))
+            statuses.append(
+                BackupStatus(
+                    backup_type=backup_type,
+                    backup_id=None,
+                    pitr_available=False,
+                    pitr_reason=f"{UNAVAILABLE}: no full backup yet",
+                )
+            )
             continue
         newest = manifests[-1]
         drills = drill_history(store, newest)
+        reason = _pitr_reason(newest, capture_slot)
         last = drills[-1] if drills else None
         statuses.append(
             BackupStatus(
@@ -72,6 +84,8 @@ def backup_status(
                 last_drill_passed=last.passed if last else None,
                 last_drill_rto_s=last.rto_s if last else None,
                 backups_total=len(manifests),
+                pitr_available=reason is None,
+                pitr_reason=reason,
             )
         )
     if capture_slot and list_chains(store, capture_slot):
@@ -83,6 +97,18 @@ def backup_status(
         ]
         statuses.append(_changes_status(store, capture_slot, now, since_lsn=max(cuts, default=-1)))
     return statuses
+
+
+def _pitr_reason(manifest: Manifest, capture_slot: str | None) -> str | None:
+    """Why point-in-time restore cannot start from this backup, or None."""
+    reason = pitr_unavailable_reason(manifest.consistency)
+    slot = manifest.consistency.get("slot_name")
+    if reason is None and capture_slot is not None and slot != capture_slot:
+        return (
+            f"{UNAVAILABLE}: the newest full backup was cut for slot {slot!r}, not DATAGUARD_CAPTURE_SLOT="
+            f"{capture_slot!r}; the next full backup cuts at the configured slot"
+        )
+    return reason
 
 
 def _changes_status(store: Store, slot: str, now: datetime, *, since_lsn: int) -> BackupStatus:

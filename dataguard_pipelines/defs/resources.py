@@ -41,6 +41,7 @@ def resources() -> dg.Definitions:
                 restore_jobs=settings.restore_jobs,
                 capture_slot=settings.capture_slot,
                 slot_max_wal_mb=settings.slot_max_wal_mb,
+                timezone=settings.timezone,
             ),
             "vendors": VendorApisResource(
                 calcom_base_url=pick("DATAGUARD_CALCOM_BASE_URL", settings.calcom_base_url),

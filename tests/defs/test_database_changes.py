@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 
 from dataguard_pipelines.core.backup import run_full_backup
+from dataguard_pipelines.core.capture.segments import list_segments
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.store import Store
@@ -43,11 +43,13 @@ def _current_hour() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d-%H:00")
 
 
-def _materialize(resources: dict, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def _materialize(
+    resources: dict, *, raise_on_error: bool = True, partition_key: str | None = None
+) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
         return dg.materialize(
             [incremental_backup, capture_is_fresh, slot_wal_is_bounded],
-            partition_key=_current_hour(),
+            partition_key=partition_key or _current_hour(),
             instance=instance,
             resources=resources,
             raise_on_error=raise_on_error,
@@ -57,27 +59,34 @@ def _materialize(resources: dict, *, raise_on_error: bool = True) -> dg.ExecuteI
 def test_incremental_backup_seals_the_hour_and_the_checks_pass(
     pg15_server, new_database, tmp_path, keyring_path
 ):
-    now = datetime.now(UTC)
-    if now.minute == 59 and now.second > 20:  # keep the writes and both runs inside one hour
-        time.sleep(61 - now.second)
     source = new_database(pg15_server)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
     resources = _resources(source, tmp_path, keyring_path)
-    assert _materialize(resources).success  # first run: creates the slot, nothing to seal yet
-    with psycopg.connect(source) as conn:
+    first = _materialize(resources)  # creates the slot and, finding no full backup, takes the base
+    assert first.success
+    [base] = first.asset_materializations_for_node("incremental_backup")
+    assert (
+        base.metadata["base_backup"].value.startswith("full-")
+        and base.metadata["point_in_time"].value == "available"
+    )
+    with psycopg.connect(source) as conn:  # one transaction: one commit time, so one hour holds it all
         conn.execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 40) g")
-        conn.commit()
         conn.execute("UPDATE t SET v = 'changed' WHERE id <= 10")
-        conn.commit()
         conn.execute("DELETE FROM t WHERE id > 35")
         conn.commit()
-    result = _materialize(resources)
+    slot = resources["backup_settings"].capture_slot
+    shipped = _materialize(resources)  # drains the slot (sealing the current hour, whichever it is)
+    assert shipped.success
+    committed_at = list_segments(Store((tmp_path / "store").as_uri()), slot)[-1].last_commit
+    hour = committed_at.astimezone(UTC).strftime("%Y-%m-%d-%H:00")
+    result = _materialize(resources, partition_key=hour)
     [materialization] = result.asset_materializations_for_node("incremental_backup")
     meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-    assert (meta["transactions"], meta["changes"]) == (3, 40 + 10 + 5)
-    assert meta["drained_now_changes"] == 55 and meta["segments"] == 1
-    assert meta["lag_s"] >= 0 and not meta["hour_complete"]
+    assert (meta["transactions"], meta["changes"]) == (1, 40 + 10 + 5)
+    assert meta["segments"] == 1 and meta["base_backup"] == "none needed"
+    hour_end = datetime.strptime(hour, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC) + timedelta(hours=1)
+    assert meta["hour_complete"] == (datetime.fromisoformat(meta["shipped_through"]) >= hour_end)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(checks) == {"change_chain_is_unbroken", "capture_is_fresh", "slot_wal_is_bounded"}
     assert all(c.passed for c in checks.values()), {k: c.description for k, c in checks.items()}

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..engines.postgres import PostgresDatabase
 from ..keys import Keyring
+from ..pitr import pitr_bases
 from ..store import Store
 from .decoding import Commit, parse_event
 from .lsn import parse_lsn
 from .segments import Segment, changes_prefix, list_chains, list_segments, read_heartbeat, read_segment
 from .shipper import ShipResult, ship_changes
+from .slot import capture_blocker
+
+if TYPE_CHECKING:
+    from ..backup import BackupResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,12 @@ class HourSeal:
     complete: bool = False
     gaps: list[Gap] = field(default_factory=list)
     drained: ShipResult | None = None
+    base_backup: BackupResult | None = None  # taken by this seal: there was no point-in-time base
+    pitr_reason: str | None = None  # why no base could be taken (the server does not allow a slot cut)
+
+    @property
+    def took_base_backup(self) -> bool:
+        return self.base_backup is not None
 
     @property
     def lag_s(self) -> float | None:
@@ -79,12 +95,19 @@ def seal_hour(
     start: datetime,
     *,
     level: int = 1,
+    take_base_backup: Callable[[], BackupResult] | None = None,
 ) -> HourSeal:
-    """Drain the slot (when `db` is given), then verify and count the hour [start, start + 1 h)."""
+    """Drain the slot (when `db` is given), then verify and count the hour [start, start + 1 h).
+
+    Changes are useless without a full backup cut on their chain: when there is none (capture just started,
+    or the slot was re-created) and `take_base_backup` is given, the seal takes one, as pgBackRest promotes
+    an incremental without a prior full to a full, and drains again so the base is restorable right away."""
     end = start + timedelta(hours=1)
     seal = HourSeal(hour=start.strftime("%Y-%m-%d-%H:%M"), start=start, end=end)
     if db is not None:
         seal.drained = ship_changes(db, store, keyring, slot, level=level)
+        if take_base_backup is not None and not has_pitr_base(store, slot):
+            _take_base_backup(db, store, keyring, slot, level, seal, take_base_backup)
     segments = list_segments(store, slot, ending_after=_previous_hour_start_lsn(store, slot, start))
     in_hour = [
         s
@@ -115,6 +138,33 @@ def seal_hour(
         seal.complete = heartbeat.through_time >= end
     _record(store, slot, seal)
     return seal
+
+
+def has_pitr_base(store: Store, slot: str) -> bool:
+    """A full backup is cut on the current chain: point-in-time restore can start after its cut."""
+    chains = list_chains(store, slot)
+    if not chains:
+        return False
+    return any(parse_lsn(m.consistency["lsn"]) >= chains[-1].start for m in pitr_bases(store, slot))
+
+
+def _take_base_backup(
+    db, store, keyring, slot, level, seal: HourSeal, take: Callable[[], BackupResult]
+) -> None:
+    if reason := capture_blocker(db, slot):
+        seal.pitr_reason = reason  # a backup now could not be a base either
+        return
+    seal.base_backup = take()
+    log.info(
+        "no point-in-time base on the current chain: took full backup %s", seal.base_backup.manifest.backup_id
+    )
+    if not seal.base_backup.pitr_available:
+        seal.pitr_reason = seal.base_backup.pitr_reason
+        return
+    again = ship_changes(db, store, keyring, slot, level=level)  # the heartbeat passes the cut now
+    seal.drained.segments.extend(again.segments)
+    seal.drained.through_lsn, seal.drained.through_at = again.through_lsn, again.through_at
+    seal.drained.duration_s += again.duration_s
 
 
 def _previous_hour_start_lsn(store: Store, slot: str, start: datetime) -> int:

@@ -114,6 +114,53 @@ def check_logical_decoding(db: PostgresDatabase) -> None:
         )
 
 
+UNAVAILABLE = "point-in-time restore unavailable"
+
+_CAPTURE_PREREQUISITES = """
+SELECT current_setting('wal_level'),
+       current_setting('max_replication_slots')::int,
+       (SELECT count(*) FROM pg_replication_slots),
+       current_setting('max_wal_senders')::int,
+       (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user),
+       current_user,
+       (SELECT database FROM pg_replication_slots WHERE slot_name = %s),
+       current_database()
+"""
+
+
+def capture_blocker(db: PostgresDatabase, slot: str) -> str | None:
+    """Why full backups of this database cannot be cut at a replication slot (one sentence with the fix),
+    or None when capture can be set up (or already is).
+
+    A cut needs wal_level=logical, a role that may replicate, a WAL sender for the replication connection,
+    and free slots: the temporary one of the cut, plus the permanent one if it does not exist yet."""
+    with db.connect() as conn:
+        level, max_slots, used_slots, max_senders, may_replicate, role, slot_db, current_db = conn.execute(
+            _CAPTURE_PREREQUISITES, (slot,)
+        ).fetchone()
+    if level != "logical":
+        return f"{UNAVAILABLE}: wal_level is {level}; set wal_level = logical and restart PostgreSQL"
+    if not may_replicate:
+        return (
+            f"{UNAVAILABLE}: role {role} may not replicate; run ALTER ROLE {role} REPLICATION "
+            "or connect as a role that may"
+        )
+    if slot_db is not None and slot_db != current_db:
+        return (
+            f"{UNAVAILABLE}: replication slot {slot!r} belongs to database {slot_db}; "
+            "give this database its own DATAGUARD_CAPTURE_SLOT"
+        )
+    if max_senders < 1:
+        return f"{UNAVAILABLE}: max_wal_senders is 0; set it to at least 2 and restart PostgreSQL"
+    needed = 1 if slot_db is not None else 2
+    if max_slots - used_slots < needed:
+        return (
+            f"{UNAVAILABLE}: {used_slots} of max_replication_slots = {max_slots} are in use and a backup "
+            f"cut needs {needed} free; raise max_replication_slots and restart PostgreSQL, or drop an unused slot"
+        )
+    return None
+
+
 def prepare_capture(db: PostgresDatabase) -> list[str]:
     """Install the DDL event trigger and give tables without a primary key REPLICA IDENTITY FULL.
 

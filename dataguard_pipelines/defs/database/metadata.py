@@ -34,6 +34,7 @@ def backup_metadata(result: BackupResult) -> dict[str, dg.RawMetadataValue]:
         "consistency_lsn": str(manifest.consistency["lsn"]),
         # replication_slot: an exact cut that point-in-time restore continues from; exported: no PITR base
         "consistency_kind": str(manifest.consistency.get("kind", "exported")),
+        "point_in_time": result.pitr_reason or "available",
         "format_version": dg.MetadataValue.int(manifest.version),
         "largest_tables": dg.MetadataValue.md(preview),
     }

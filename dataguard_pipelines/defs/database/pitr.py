@@ -9,7 +9,13 @@ from pydantic import Field
 
 from dataguard_pipelines.core.capture.lsn import parse_lsn
 from dataguard_pipelines.core.errors import ConfigError
-from dataguard_pipelines.core.pitr import RecoveryTarget, parse_target_time, plan_recovery, recover
+from dataguard_pipelines.core.pitr import (
+    RecoveryTarget,
+    ResolvedTime,
+    plan_recovery,
+    recover,
+    resolve_target_time,
+)
 from dataguard_pipelines.core.settings import ENV_VARS, redact_url
 from dataguard_pipelines.defs.conventions import EXECUTOR
 from dataguard_pipelines.resource_types import (
@@ -28,7 +34,8 @@ class PointInTimeConfig(dg.Config):
 
     target_time: str | None = Field(
         default=None,
-        description="'YYYY-MM-DD HH:MM:SS[+TZ]' (UTC without a zone); changes up to and including it.",
+        description="'YYYY-MM-DD HH:MM:SS[+TZ]': changes up to and including it. Without an offset: "
+        "DATAGUARD_TIMEZONE, by default the protected server's TimeZone.",
     )
     to_lsn: str | None = Field(default=None, description="Instead of a time: the last commit LSN to include.")
     to_xid: int | None = Field(
@@ -42,9 +49,9 @@ class PointInTimeConfig(dg.Config):
     force_overwrite_source: bool = False
 
 
-def target_of(config: PointInTimeConfig) -> RecoveryTarget:
+def target_of(config: PointInTimeConfig, resolved: ResolvedTime | None) -> RecoveryTarget:
     return RecoveryTarget(
-        time=parse_target_time(config.target_time) if config.target_time else None,
+        time=resolved.instant if resolved else None,
         lsn=parse_lsn(config.to_lsn) if config.to_lsn else None,
         xid=config.to_xid,
     )
@@ -108,7 +115,12 @@ def restore_to_point_in_time(
     keyring: KeyringResource,
     backup_settings: BackupSettingsResource,
 ) -> dg.Output[str]:
-    target = target_of(config)
+    resolved = None
+    if config.target_time:
+        with database.open() as db:  # asked for its TimeZone only when the time has no offset
+            resolved = resolve_target_time(config.target_time, zone=backup_settings.timezone, db=db)
+        context.log.info(f"target time: {resolved.describe()}")
+    target = target_of(config, resolved)
     url = target_url_of(
         config, from_env=target_url_variable(context.run.run_config, context.op_handle.name) is not None
     )
@@ -133,6 +145,7 @@ def restore_to_point_in_time(
         metadata={
             "backup_id": plan.backup.backup_id,
             "target": target.describe(),
+            "target_time": resolved.describe() if resolved else "none (LSN or xid)",
             "transactions_replayed": dg.MetadataValue.int(result.transactions),
             "changes_replayed": dg.MetadataValue.int(result.changes),
             "ddl_replayed": dg.MetadataValue.int(result.ddl),

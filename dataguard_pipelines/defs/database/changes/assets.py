@@ -9,6 +9,7 @@ from datetime import UTC
 
 import dagster as dg
 
+from dataguard_pipelines.core.backup import BackupResult, run_full_backup
 from dataguard_pipelines.core.capture.hourly import seal_hour
 from dataguard_pipelines.defs.database.assets import DATABASE_POOL
 from dataguard_pipelines.defs.database.partitions import incremental_backup_partitions
@@ -44,18 +45,32 @@ def incremental_backup(
     backup_settings: BackupSettingsResource,
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
+    target, sealing_keyring, slot = store.store(), keyring.keyring(), backup_settings.capture_slot
     with database.open() as db:
+
+        def take_base_backup() -> BackupResult:
+            # its own partition: the nightly full backup must not replace the base this chain starts from
+            context.log.info("no full backup to continue from: taking one now (the point-in-time base)")
+            return run_full_backup(
+                db,
+                target,
+                sealing_keyring,
+                partition=f"base-{context.partition_key}",
+                level=backup_settings.zstd_level,
+                capture_slot=slot,
+            )
+
         seal = seal_hour(
             db,
-            store.store(),
-            keyring.keyring(),
-            backup_settings.capture_slot,
+            target,
+            sealing_keyring,
+            slot,
             window.start.astimezone(UTC),
             level=backup_settings.zstd_level,
+            take_base_backup=take_base_backup,
         )
-    drained = seal.drained
-    if drained is not None and drained.created_slot:
-        context.log.info("capture started now: point-in-time restore works from the next full backup on")
+    if seal.pitr_reason:
+        context.log.warning(seal.pitr_reason)
     context.log.info(
         f"hour {seal.hour}: {seal.transactions} transactions, {seal.changes} changes in {seal.segments} "
         f"segments; {'complete' if seal.complete else 'still open'}; {len(seal.gaps)} gaps"
@@ -70,8 +85,10 @@ def incremental_backup(
             "lag_s": dg.MetadataValue.float(round(seal.lag_s, 1) if seal.lag_s is not None else -1.0),
             "hour_complete": dg.MetadataValue.bool(seal.complete),
             "shipped_through": seal.shipped_through.isoformat() if seal.shipped_through else "never",
-            "drained_now_changes": dg.MetadataValue.int(drained.changes if drained else 0),
-            "pitr_command": 'dataguard restore --target-url postgresql://…/<new db> --to-time "YYYY-MM-DD HH:MM:SS+00"',
+            "drained_now_changes": dg.MetadataValue.int(seal.drained.changes if seal.drained else 0),
+            "base_backup": seal.base_backup.manifest.backup_id if seal.base_backup else "none needed",
+            "point_in_time": seal.pitr_reason or "available",
+            "pitr_command": 'dataguard restore --target-url postgresql://…/<new db> --to-time "YYYY-MM-DD HH:MM:SS"',
         },
         check_results=[
             dg.AssetCheckResult(
