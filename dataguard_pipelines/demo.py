@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 from rich.console import Console
 
+from dataguard_pipelines import job_names
 from dataguard_pipelines.core.billing.snapshot import previous_month
 from dataguard_pipelines.core.capture.shipper import ship_changes
 from dataguard_pipelines.core.credentials import CredentialStore
 from dataguard_pipelines.core.database import protected_database
-from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.keys import Keyring, open_keyring
 from dataguard_pipelines.core.settings import Settings, redact_url, write_config_file
 from dataguard_pipelines.core.status import backup_status
 from dataguard_pipelines.core.store import Store
@@ -31,7 +32,7 @@ def run_demo(
     settings: Settings, *, scale: float, serve_ui: bool, port: int, out: Console, err: Console
 ) -> bool:
     """Returns True when every step and check of the cycle passed."""
-    from dataguard_pipelines.cli import status_table
+    from dataguard_pipelines.cli.render import status_table
     from dataguard_pipelines.defs.database.partitions import (
         full_backup_partitions,
         incremental_backup_partitions,
@@ -40,7 +41,7 @@ def run_demo(
     from dataguard_pipelines.sandbox.demo_data import is_seeded, seed
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    keyring = Keyring.load_or_create(settings.keyring_path, create=True)
+    keyring = open_keyring(settings.keyring_path, may_create=settings.may_create_keyring)
     with protected_database(settings.database_url, settings.home) as db:
         err.print(f"protected database: {redact_url(db.url)}")
         if not is_seeded(db.url):
@@ -63,7 +64,7 @@ def run_demo(
         with err.status("full backup + restore drill through Dagster…"):
             outcome = run_job(
                 settings,
-                "back_up_postgres_job",
+                job_names.BACK_UP_POSTGRES_JOB,
                 partition_key=full_backup_partitions.get_last_partition_key(),
             )
         _report_run(err, "full backup", outcome, started)
@@ -76,7 +77,7 @@ def run_demo(
                 for company in companies:
                     mirrored = run_job(
                         settings,
-                        "mirror_external_job",
+                        job_names.MIRROR_EXTERNAL_JOB,
                         partition_key=company,
                         dynamic_partitions=("companies", companies),
                     )
@@ -86,7 +87,7 @@ def run_demo(
             err.print(f"mirrors of {len(companies)} companies in {time.monotonic() - started:.1f} s")
             with err.status("verifying mirrors against the emulated vendors…"):
                 for company in companies:
-                    verified = run_job(settings, "verify_mirrors_job", partition_key=company)
+                    verified = run_job(settings, job_names.VERIFY_MIRRORS_JOB, partition_key=company)
                     ok = ok and verified.success
                     for name, passed in verified.checks.items():
                         checks.setdefault(name, []).append(passed)
@@ -95,23 +96,23 @@ def run_demo(
                 for company in companies:
                     billed = run_job(
                         settings,
-                        "snapshot_billing_job",
+                        job_names.SNAPSHOT_BILLING_JOB,
                         partition_key=f"{company}|{month:%Y-%m-%d}",
                         dynamic_partitions=("companies", companies),
                     )
                     ok = ok and billed.success
                     if not billed.success:
                         err.print(f"[red]billing of company {company} failed[/red]: {billed.error}")
-                intact = run_job(settings, "check_billing_job")
+                intact = run_job(settings, job_names.CHECK_BILLING_JOB)
             checks.update({name: [passed] for name, passed in intact.checks.items()})
             started = time.monotonic()
             with err.status("sealing this hour's changes and drilling a point-in-time restore…"):
                 sealed = run_job(
                     settings,
-                    "seal_changes_job",
+                    job_names.SEAL_CHANGES_JOB,
                     partition_key=incremental_backup_partitions.get_last_partition_key(),
                 )
-                drilled = run_job(settings, "drill_pitr_job")
+                drilled = run_job(settings, job_names.DRILL_PITR_JOB)
             _report_run(err, "change seal + PITR drill", sealed, started)
             ok = ok and sealed.success and drilled.success
             checks.update({name: [passed] for name, passed in {**sealed.checks, **drilled.checks}.items()})

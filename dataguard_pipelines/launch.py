@@ -6,7 +6,7 @@ Imported lazily by cli.py: importing Dagster costs over a second.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class RunOutcome:
     metadata: dict[str, Any]
     checks: dict[str, bool]
     error: str = ""
+    check_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def prepare_instance(settings: Settings) -> Path:
@@ -92,16 +93,20 @@ def run_job(
         for event in result.get_asset_materialization_events():
             for key, value in event.materialization.metadata.items():
                 metadata[key] = getattr(value, "value", value)
-        checks = {
-            f"{e.asset_key.to_user_string()} / {e.check_name}": e.passed
+        evaluations = {
+            f"{e.asset_key.to_user_string()} / {e.check_name}": e
             for e in result.get_asset_check_evaluations()
         }
         return RunOutcome(
             run_id=result.run_id,
             success=result.success,
             metadata=metadata,
-            checks=checks,
+            checks={name: e.passed for name, e in evaluations.items()},
             error=_failure_message(result),
+            check_metadata={
+                name: {k: getattr(v, "value", v) for k, v in e.metadata.items()}
+                for name, e in evaluations.items()
+            },
         )
 
 

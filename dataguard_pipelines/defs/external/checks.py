@@ -46,6 +46,9 @@ def build_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             metadata={
                 "source_count": report.source_count,
                 "mirror_count": report.mirror_count,
+                "missing_count": len(report.missing_in_mirror),
+                "extra_count": len(report.only_in_mirror),
+                "hash_mismatch_count": len(report.hash_mismatches),
                 "missing_in_mirror": dg.MetadataValue.json(report.missing_in_mirror[:SHOWN_IDS]),
                 "only_in_mirror": dg.MetadataValue.json(report.only_in_mirror[:SHOWN_IDS]),
                 "hash_mismatches": dg.MetadataValue.json(report.hash_mismatches[:SHOWN_IDS]),
