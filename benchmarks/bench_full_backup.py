@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pgenv import password_free  # noqa: E402
 from dataguard_pipelines.core.engines.embedded import EmbeddedPostgres  # noqa: E402
 from dataguard_pipelines.core.engines.pgtools import tools_for_server  # noqa: E402
 from dataguard_pipelines.core.keys import Keyring  # noqa: E402
@@ -103,6 +105,7 @@ def main() -> None:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
         tools = tools_for_server(major)
+        source_dsn, source_password = password_free(source)  # tools get the password from the environment
         out = args.work / "out"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
@@ -113,6 +116,7 @@ def main() -> None:
             "DATAGUARD_STORE_URL": (out / "store").as_uri(),
             "PGTZ": "UTC",
         }
+        tool_env = {**os.environ, **source_password}
         print(f"database: {size / 1e6:.0f} MB (pg_database_size), PostgreSQL {major}, tools {tools.bin_dir}")
 
         runs: dict[str, list[float]] = {
@@ -126,14 +130,16 @@ def main() -> None:
         for i in range(args.repeat):
             runs["zstd"].append(
                 timed(
-                    f"set -o pipefail; {tools.path('pg_dump')} -Fp -d '{source}' | zstd -3 -q "
+                    f"set -o pipefail; {tools.path('pg_dump')} -Fp -d {shlex.quote(source_dsn)} | zstd -3 -q "
                     f"> {out}/plain.sql.zst",
                     shell=True,
-                    env={**env, "SHELL": "/bin/bash"},
+                    env={**tool_env, "SHELL": "/bin/bash"},
                 )[0]
             )
             runs["fc"].append(
-                timed([tools.path("pg_dump"), "-Fc", "-d", source, "-f", str(out / "dump.fc")])[0]
+                timed(
+                    [tools.path("pg_dump"), "-Fc", "-d", source_dsn, "-f", str(out / "dump.fc")], env=tool_env
+                )[0]
             )
             seconds, peak = timed([DATAGUARD, "backup", "--type", "full"], env=env)
             runs["dataguard"].append(seconds)
@@ -145,14 +151,21 @@ def main() -> None:
             )
 
         shutil.rmtree(out / "dump.fd", ignore_errors=True)
-        subprocess.run([tools.path("pg_dump"), "-Fd", "-d", source, "-f", str(out / "dump.fd")], check=True)
+        subprocess.run(
+            [tools.path("pg_dump"), "-Fd", "-d", source_dsn, "-f", str(out / "dump.fd")],
+            check=True,
+            env=tool_env,
+        )
         admin = server.url("postgres")
         for i in range(args.repeat):
-            target = fresh_db(admin, "bench_pg_restore")
+            target_dsn, target_password = password_free(fresh_db(admin, "bench_pg_restore"))
             runs["fd_restore"].append(
-                timed([tools.path("pg_restore"), "-j", "2", "-d", target, str(out / "dump.fd")])[0]
+                timed(
+                    [tools.path("pg_restore"), "-j", "2", "-d", target_dsn, str(out / "dump.fd")],
+                    env={**os.environ, **target_password},
+                )[0]
             )
-            target = fresh_db(admin, "bench_dg_restore")
+            target = fresh_db(admin, "bench_dg_restore")  # embedded, trust: the URL carries no password
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute('DROP DATABASE "bench_dg_restore"')
             runs["dg_restore"].append(

@@ -28,6 +28,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pgenv import password_free  # noqa: E402
 from dataguard_pipelines.clients.calcom import CalcomClient  # noqa: E402
 from dataguard_pipelines.core.keys import Keyring  # noqa: E402
 from dataguard_pipelines.core.mirror.sync import sync_resource  # noqa: E402
@@ -44,8 +45,9 @@ from dataguard_pipelines.clients.calcom import CalcomClient
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.mirror.sync import sync_resource
 from dataguard_pipelines.core.store import Store
-import psycopg, time
-db, store, keyring, base, key, rpm = sys.argv[1:7]
+import os, psycopg, time
+db, store, keyring, base, rpm = sys.argv[1:6]
+key = os.environ["BENCH_CALCOM_API_KEY"]
 with psycopg.connect(db, autocommit=True) as conn, CalcomClient(api_key=key, base_url=base,
         requests_per_minute=None if rpm == "0" else float(rpm)) as client:
     started = time.monotonic()
@@ -70,18 +72,11 @@ def drop(url: str) -> None:
 
 
 def child_sync(db: str, work: Path, keyring: Path, base_url: str, rpm: str) -> dict:
+    """Secrets (the database password, the API key) go to the child in its environment, never on argv."""
+    dsn, password = password_free(db)
     out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            db,
-            (work / "store").as_uri(),
-            str(keyring),
-            base_url,
-            demo_api_keys(COMPANY)[0],
-            rpm,
-        ],
+        [sys.executable, "-c", CHILD, dsn, (work / "store").as_uri(), str(keyring), base_url, rpm],
+        env={**os.environ, **password, "BENCH_CALCOM_API_KEY": demo_api_keys(COMPANY)[0]},
         capture_output=True,
         text=True,
         check=True,

@@ -42,6 +42,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pgenv import password_free  # noqa: E402
 from dataguard_pipelines.core.backup import run_full_backup  # noqa: E402
 from dataguard_pipelines.core.capture.daemon import run_capture  # noqa: E402
 from dataguard_pipelines.core.capture.decoding import UNCHANGED, RowChange, Truncate, parse_event  # noqa: E402
@@ -158,8 +159,9 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run(command: list[str], what: str) -> str:
-    proc = subprocess.run(command, capture_output=True, text=True)
+def run(command: list[str], what: str, password: dict[str, str]) -> str:
+    """Runs a client tool; `password` is password_free's PGPASSWORD (never on the command line)."""
+    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **password})
     if proc.returncode != 0:
         raise SystemExit(f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-800:]}")
     return proc.stdout
@@ -349,7 +351,12 @@ class ReplayRound:
 
 def replay_with_psql(bench: Bench, url: str, sql_file: Path) -> float:
     started = time.perf_counter()
-    run([bench.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(sql_file)], "psql -f")
+    dsn, password = password_free(url)
+    run(
+        [bench.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(sql_file)],
+        "psql -f",
+        password,
+    )
     return time.perf_counter() - started
 
 
@@ -379,9 +386,11 @@ def replay_with_dataguard(
 def part_replay(bench: Bench, args: argparse.Namespace) -> dict:
     print(f"\n== replay: {args.changes} row changes, dataguard replay vs psql -f (one statement per change)")
     source = bench.new_db("replay_src")
+    source_dsn, password = password_free(source)
     run(
-        [bench.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source, "-c", REPLAY_SCHEMA],
+        [bench.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source_dsn, "-c", REPLAY_SCHEMA],
         "schema",
+        password,
     )
     db = PostgresDatabase(source)
     store = bench.new_store("replay")
@@ -408,9 +417,10 @@ def part_replay(bench: Bench, args: argparse.Namespace) -> dict:
             f"{scripts / 'orders.sql'}@{ORDER_WEIGHT}",
             "-f",
             f"{scripts / 'events.sql'}@{EVENT_WEIGHT}",
-            source,
+            source_dsn,
         ],
         "pgbench workload",
+        password,
     )
     workload_s = time.perf_counter() - started
     wait_flushed(source)
@@ -526,15 +536,18 @@ def tps_database(bench: Bench, args: argparse.Namespace) -> str:
         return bench.url(name)
     url = bench.new_db(name)
     started = time.perf_counter()
-    run([bench.tool("pgbench"), "-i", "-q", "-s", str(args.scale), url], "pgbench -i")
+    dsn, password = password_free(url)
+    run([bench.tool("pgbench"), "-i", "-q", "-s", str(args.scale), dsn], "pgbench -i", password)
     print(f"pgbench -i -s {args.scale} in {time.perf_counter() - started:.1f} s", flush=True)
     return url
 
 
 def pgbench_tps(bench: Bench, url: str, duration: int) -> float:
+    dsn, password = password_free(url)
     out = run(
-        [bench.tool("pgbench"), "-c", "2", "-j", "2", "-T", str(duration), url],
+        [bench.tool("pgbench"), "-c", "2", "-j", "2", "-T", str(duration), dsn],
         "pgbench tpcb-like",
+        password,
     )
     for line in out.splitlines():
         if line.startswith("tps = "):
@@ -637,6 +650,7 @@ def rpo_run(bench: Bench, args: argparse.Namespace, interval: float) -> RpoRun:
     logs.mkdir()
     prefix = logs / "writer"
     daemon = Daemon(db, store, bench.keyring, bench.slot, interval)
+    dsn, password = password_free(url)
     writer = subprocess.Popen(
         [
             bench.tool("pgbench"),
@@ -651,8 +665,9 @@ def rpo_run(bench: Bench, args: argparse.Namespace, interval: float) -> RpoRun:
             str(args.rpo_duration),
             "-l",
             f"--log-prefix={prefix}",
-            url,
+            dsn,
         ],
+        env={**os.environ, **password},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

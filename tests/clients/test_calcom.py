@@ -11,6 +11,8 @@ import pytest
 from dataguard_pipelines.clients.calcom import CalcomClient
 from dataguard_pipelines.clients.models import Booking, BookingPage
 from dataguard_pipelines.core.errors import AuthenticationError, ConfigError, MalformedResponse
+from dataguard_pipelines.sandbox import emulators
+from dataguard_pipelines.sandbox.emulators.ratelimit import FixedWindowLimiter
 from tests.clients.fault_server import (
     EVENT_TYPE_TEMPLATE,
     CalcomAccount,
@@ -299,7 +301,6 @@ EVERYTHING = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[tuple[object, int, str, str]]:
     """The Cal.com emulator over synthetic data: (server, company id, API key, base URL)."""
-    emulators = pytest.importorskip("dataguard_pipelines.sandbox.emulators")
     state = emulators.EmulatorState.synthetic([1], bookings_per_company=300, calls_per_company=0, seed=7)
     with emulators.EmulatorServer(emulators.CalcomApp(state, rate_limit=0)) as served:
         yield served, 1, state.api_keys(1)[0], served.base_url
@@ -341,12 +342,18 @@ def test_calcom_client_rides_out_every_emulated_fault(emulator: tuple) -> None:
 
 
 def test_calcom_client_stays_under_the_emulated_throttler(emulator: tuple) -> None:
-    """Remaining hits 0 twice while paging; the client waits for the reset instead of earning a 429."""
-    emulators = pytest.importorskip("dataguard_pipelines.sandbox.emulators")
+    """Remaining hits 0 twice while paging; the client waits for the reset instead of earning a 429.
+
+    The throttler's windows and the client's waits run on one fake clock, so only the client's own
+    waits move time: a slow machine cannot stretch a burst across a window."""
     served, company_id, key, _ = emulator
+    clock = FakeClock()
     app = emulators.CalcomApp(served.app.state, rate_limit=4, rate_window_s=0.5)
+    app.limiter = FixedWindowLimiter(4, 0.5, clock=clock)
     with emulators.EmulatorServer(app) as throttled:
-        client = CalcomClient(api_key=key, base_url=throttled.base_url, requests_per_minute=None)
+        client = CalcomClient(
+            api_key=key, base_url=throttled.base_url, requests_per_minute=None, sleep=clock.sleep, clock=clock
+        )
         _opened.append(client)
         pages = list(
             client.iter_bookings_by_start(after_start=EVERYTHING[0], before_end=EVERYTHING[1], take=30)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -289,16 +288,20 @@ def test_transport_paces_requests_with_the_injected_clock(server: FaultServer, c
 
 
 def test_transport_spaces_requests_on_the_wire(server: FaultServer) -> None:
+    """600/min with burst 1 on the real clock: request i reaches the server no sooner than i * 0.1 s after
+    the loop started. A lower bound the pacer guarantees (the loopback server runs in this process and
+    stamps arrivals with the same monotonic clock), so scheduling delays can only add to it."""
     http = HttpTransport(
         vendor="Cal.com", base_url=server.url, api_key=Secret(KEY), requests_per_minute=600, burst=1
     )
     _opened.append(http)
     key = server.key()
+    started = time.monotonic()
     for _ in range(4):
         http.request_json("GET", f"/arrivals/{key}")
-    times = server.state.arrivals[key]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert min(gaps) >= 0.09  # 600/min is one per 0.1 s
+    arrivals = server.state.arrivals[key]
+    assert len(arrivals) == 4
+    assert [arrived - started >= 0.1 * i - 1e-6 for i, arrived in enumerate(arrivals)] == [True] * 4
 
 
 # -- headers and secrets ---------------------------------------------------------------------------
@@ -402,10 +405,18 @@ def test_pacer_never_exceeds_rate_plus_burst_in_any_minute(rpm: int, burst: int,
         assert in_window <= rpm + burst
 
 
-def test_transport_takes_real_time_only_when_asked(server: FaultServer) -> None:
-    """The default sleep really sleeps: a 1 s Retry-After costs about a second of wall time."""
+def test_transport_waits_with_time_sleep_and_the_monotonic_clock_by_default(server: FaultServer) -> None:
+    """Outside tests the transport really waits: its defaults are `time.sleep` and `time.monotonic`."""
     http = HttpTransport(vendor="Retell", base_url=server.url, api_key=Secret(KEY))
     _opened.append(http)
-    started = time.monotonic()
+    assert http.sleep is time.sleep and http.clock is time.monotonic
+
+
+def test_transport_asks_its_sleep_for_the_whole_retry_after_on_the_real_clock(server: FaultServer) -> None:
+    """A 1 s Retry-After on the monotonic clock becomes one 1 s sleep (recorded, not timed)."""
+    requested_s: list[float] = []
+    http = HttpTransport(vendor="Retell", base_url=server.url, api_key=Secret(KEY), sleep=requested_s.append)
+    _opened.append(http)
     http.request_json("GET", f"/rate-limited/{server.key()}/retry-after/1")
-    assert 0.9 <= time.monotonic() - started < 5
+    assert len(requested_s) == 1 and 0.9 <= requested_s[0] <= 1.0
+    assert http.stats.rate_limit_waits == 1 and http.stats.rate_limit_wait_s == requested_s[0]

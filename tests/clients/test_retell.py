@@ -10,6 +10,7 @@ import pytest
 from dataguard_pipelines.clients.models import Call, CallSummary
 from dataguard_pipelines.clients.retell import BASE_URL, RetellClient
 from dataguard_pipelines.core.errors import AuthenticationError, ConfigError, MalformedResponse
+from dataguard_pipelines.sandbox import emulators
 from tests.clients.fault_server import FakeClock, FaultServer, RetellAccount, make_call
 
 KEY = "key_5e11ca11_SECRET_9b2c"
@@ -185,7 +186,6 @@ def test_retell_client_repr_hides_the_key() -> None:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[tuple[object, int, str, str]]:
     """The Retell emulator over synthetic data: (server, company id, API key, base URL)."""
-    emulators = pytest.importorskip("dataguard_pipelines.sandbox.emulators")
     state = emulators.EmulatorState.synthetic([1], bookings_per_company=0, calls_per_company=120, seed=7)
     with emulators.EmulatorServer(emulators.RetellApp(state)) as served:
         yield served, 1, state.api_keys(1)[1], served.base_url

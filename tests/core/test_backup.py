@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -94,17 +96,21 @@ def test_second_backup_of_the_same_database_is_refused_while_one_runs(demo_pg15,
 
 def test_failed_pg_dump_leaves_nothing_behind(pg15_server, new_database, local_store, keyring_path):
     url = new_database(pg15_server)
+    role = f"dg_limited_reader_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE ok_table AS SELECT generate_series(1, 1000) AS i")
         conn.execute("CREATE TABLE locked_out (i int)")
         conn.execute("REVOKE ALL ON locked_out FROM PUBLIC")
-        conn.execute("CREATE ROLE dg_limited_reader LOGIN") if not conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = 'dg_limited_reader'"
-        ).fetchone() else None
-        conn.execute("GRANT SELECT ON ok_table TO dg_limited_reader")
-    limited = url.replace("postgres@", "dg_limited_reader@")
-    with pytest.raises(SourceError, match=r"pg_dump .* failed"):
-        run_full_backup(PostgresDatabase(limited), local_store, Keyring.load(keyring_path), partition="p")
+        conn.execute(f"CREATE ROLE {role} LOGIN")  # roles are cluster-wide: a unique name per test
+        conn.execute(f"GRANT SELECT ON ok_table TO {role}")
+    limited = url.replace("postgres@", f"{role}@")
+    try:
+        with pytest.raises(SourceError, match=r"pg_dump .* failed"):
+            run_full_backup(PostgresDatabase(limited), local_store, Keyring.load(keyring_path), partition="p")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
     assert _files(local_store) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 
@@ -19,14 +21,16 @@ def keyring(keyring_path) -> Keyring:
     return Keyring.load(keyring_path)
 
 
-def _target(server_url: str, name: str) -> str:
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+def _target(server_url: str, prefix: str) -> str:
+    """A database URL restore may create: unique per test, so concurrent runs never meet."""
+    return server_url.rsplit("/", 1)[0] + f"/{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+@pytest.mark.slow  # 4-11 s per case, six cases
 @pytest.mark.parametrize(("source", "target"), [("pg15", "pg15"), ("pg15", "pg18"), ("pg18", "pg18")])
 def test_restore_reproduces_the_database_exactly(request, source, target, any_store, keyring):
     source_url = request.getfixturevalue(f"demo_{source}")
-    target_url = _target(request.getfixturevalue(f"{target}_server"), f"restored_{source}_{id(any_store)}")
+    target_url = _target(request.getfixturevalue(f"{target}_server"), f"restored_{source}")
     manifest = run_full_backup(PostgresDatabase(source_url), any_store, keyring, partition="p").manifest
     try:
         result = restore_backup(manifest, any_store, keyring, target_url, jobs=2)
@@ -47,10 +51,12 @@ def test_restore_reproduces_the_database_exactly(request, source, target, any_st
 
 def test_restore_into_an_older_major_version_is_refused_clearly(demo_pg18, pg15_server, local_store, keyring):
     manifest = run_full_backup(PostgresDatabase(demo_pg18), local_store, keyring, partition="p").manifest
+    target = _target(pg15_server, "never_created")
     with pytest.raises(RestoreError, match="comes from PostgreSQL 18; the target runs 15"):
-        restore_backup(manifest, local_store, keyring, _target(pg15_server, "never_created"))
+        restore_backup(manifest, local_store, keyring, target)
     with psycopg.connect(pg15_server) as conn:
-        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'never_created'").fetchone()
+        name = target.rsplit("/", 1)[1]
+        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
 
 
 def test_restore_refuses_the_source_database_unless_forced(pg15_server, new_database, local_store, keyring):
@@ -89,5 +95,6 @@ def test_partial_restore_loads_only_the_named_tables(demo_pg15, pg15_server, loc
         assert restored["public.appointments"][0] == 0
     finally:
         drop_database(target)
+    never_created = _target(pg15_server, "never_created")
     with pytest.raises(ConfigError, match="no table"):
-        restore_backup(manifest, local_store, keyring, target, tables=["no_such_table"])
+        restore_backup(manifest, local_store, keyring, never_created, tables=["no_such_table"])

@@ -31,6 +31,7 @@ from dataguard_pipelines.sandbox.emulators import (
     demo_api_keys,
     running_emulators,
 )
+from dataguard_pipelines.sandbox.emulators.ratelimit import FixedWindowLimiter
 from dataguard_pipelines.sandbox.emulators.shapes import iso_ms, parse_iso_ms, to_ms
 
 EXAMPLES = Path("/work/shared/reference/apis/examples")
@@ -440,12 +441,14 @@ def test_request_log_proves_no_company_used_another_companys_key(
 def test_calcom_rate_limit_answers_429_after_the_limit(db_state: EmulatorState) -> None:
     reference = example("calcom_error_429.json")
     app = CalcomApp(db_state, rate_limit=3, rate_window_s=1.0)
+    now = [100.0]  # the limiter's clock moves only when the test says so: no race with a real window
+    app.limiter = FixedWindowLimiter(3, 1.0, clock=lambda: now[0])
     with EmulatorServer(app) as server, calcom_client(server, 85, **BOOKINGS_VERSION) as client:
         allowed = [client.get("/bookings", params={"take": 1}) for _ in range(3)]
         limited = client.get("/bookings", params={"take": 100, "skip": 0})
         with calcom_client(server, 1, **BOOKINGS_VERSION) as other:
             assert other.get("/bookings").status_code == 200  # the limit is per key
-        time.sleep(1.1)
+        now[0] += 1.1
         after_block = client.get("/bookings")
     assert [r.status_code for r in allowed] == [200, 200, 200]
     assert [r.headers["x-ratelimit-remaining-default"] for r in allowed] == ["2", "1", "0"]

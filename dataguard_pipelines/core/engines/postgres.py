@@ -160,8 +160,8 @@ class PostgresDatabase:
 
         params = conninfo_to_dict(self._url)
         password = params.pop("password", None)
+        # a URL without a password keeps an inherited PGPASSWORD, as psycopg (libpq) itself does
         env = {**os.environ, "PGTZ": "UTC", "PGCONNECT_TIMEOUT": "10"}
-        env.pop("PGPASSWORD", None)
         if password:
             env["PGPASSWORD"] = str(password)
         return [f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items()})}"], env

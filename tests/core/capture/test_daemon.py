@@ -36,6 +36,8 @@ from dataguard_pipelines.core.store import Store
 from tests.fixtures.environment import subprocess_env
 from tests.fixtures.postgres import create_database, table_fingerprints
 
+pytestmark = pytest.mark.slow  # every test here runs for 15 s or more
+
 DATAGUARD = str(Path(sys.executable).parent / "dataguard")
 SLOT = "dataguard"
 

@@ -159,6 +159,7 @@ COMMIT;
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["pg15", "pg18"])
 def test_restore_to_exact_cuts_while_pgbench_writes(
     slot, request, server, new_database, local_store, keyring, tmp_path
@@ -249,22 +250,23 @@ def test_to_xid_stops_just_before_the_bad_transaction(slot, pg15_server, new_dat
 
 
 @pytest.fixture
-def slow_wal_writer(pg15_server: str) -> Iterator[None]:
-    """Asynchronous commits stay unflushed for up to 30 s (wal_writer_delay = 10 s) during the test."""
-    with psycopg.connect(pg15_server, autocommit=True) as conn:
+def slow_wal_writer(pg18_server: str) -> Iterator[None]:
+    """Asynchronous commits stay unflushed for up to 30 s (wal_writer_delay = 10 s) during the test.
+
+    Only on the session's own embedded server: tests never ALTER SYSTEM the machine's PostgreSQL."""
+    with psycopg.connect(pg18_server, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
         conn.execute("SELECT pg_reload_conf()")
     yield
-    with psycopg.connect(pg15_server, autocommit=True) as conn:
+    with psycopg.connect(pg18_server, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM RESET wal_writer_delay")
         conn.execute("SELECT pg_reload_conf()")
 
 
 def test_asynchronously_committed_transactions_are_shipped_before_the_heartbeat_claims_them(
-    slot, pg15_server, new_database, local_store, keyring, slow_wal_writer
+    slot, pg18_server, new_database, local_store, keyring, slow_wal_writer
 ):
-
-    source = new_database(pg15_server)
+    source = new_database(pg18_server)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
     db = PostgresDatabase(source)
@@ -277,7 +279,7 @@ def test_asynchronously_committed_transactions_are_shipped_before_the_heartbeat_
     time.sleep(1.5)  # older than the heartbeat's one-second margin
     shipped = ship_changes(db, local_store, keyring, slot)
     assert shipped.transactions == 1
-    target = new_database(pg15_server)
+    target = new_database(pg18_server)
     recover(
         plan_recovery(local_store, keyring, slot, RecoveryTarget(time=shipped.through_at)),
         local_store,
