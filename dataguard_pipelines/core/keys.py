@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dataguard_pipelines.core.atomic_file import fsync_directory
 from dataguard_pipelines.core.errors import ConfigError, KeyNotFoundError
 
 KEYRING_FORMAT = "dataguard-keyring"
@@ -257,7 +258,7 @@ def _write_atomically(path: Path, text: str, *, overwrite: bool) -> None:
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def _publish_no_clobber(tmp_name: str, path: Path) -> None:
@@ -272,16 +273,3 @@ def _publish_no_clobber(tmp_name: str, path: Path) -> None:
                 f"keyring {path} already exists; load it instead of creating a new one"
             ) from None
         os.replace(tmp_name, path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ def run(args: list[str], env: dict[str, str], check: int | None = 0) -> subproce
     )
     if check is not None:
         assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Warning:" not in result.stderr, result.stderr  # no stray library warnings for an operator
     return result
 
 

@@ -110,6 +110,20 @@ def _small_database(server: str, new_database) -> str:
     return url
 
 
+def _drill_job(resources: dict) -> dg.JobDefinition:
+    """What the UI launches for "run backup_is_restorable on partition P": the check alone."""
+    return (
+        dg.Definitions(
+            assets=[full_backup],
+            asset_checks=[backup_is_restorable],
+            jobs=[dg.define_asset_job("drill", dg.AssetSelection.assets(full_backup))],
+            resources=resources,
+        )
+        .resolve_job_def("drill")
+        .get_subset(asset_selection=set(), asset_check_selection={backup_is_restorable.check_key})
+    )
+
+
 def test_restore_drill_of_an_older_partition_drills_that_partitions_backup(
     pg15_server, new_database, tmp_path, keyring_path
 ):
@@ -122,17 +136,7 @@ def test_restore_drill_of_an_older_partition_drills_that_partitions_backup(
             )
             [materialization] = result.asset_materializations_for_node("full_backup")
             made[partition] = materialization.metadata["backup_id"].value
-        # what the UI launches for "run backup_is_restorable on partition 2026-11-26"
-        job = (
-            dg.Definitions(
-                assets=[full_backup],
-                asset_checks=[backup_is_restorable],
-                jobs=[dg.define_asset_job("drill", dg.AssetSelection.assets(full_backup))],
-                resources=resources,
-            )
-            .resolve_job_def("drill")
-            .get_subset(asset_selection=set(), asset_check_selection={backup_is_restorable.check_key})
-        )
+        job = _drill_job(resources)
         result = job.execute_in_process(partition_key="2026-11-26", instance=instance)
     [evaluation] = result.get_asset_check_evaluations()
     meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
@@ -149,16 +153,7 @@ def test_restore_drill_of_a_partition_without_a_backup_fails_without_drilling_an
         assert dg.materialize(
             [full_backup], partition_key="2026-11-27", instance=instance, resources=resources
         ).success
-        job = (
-            dg.Definitions(
-                assets=[full_backup],
-                asset_checks=[backup_is_restorable],
-                jobs=[dg.define_asset_job("drill", dg.AssetSelection.assets(full_backup))],
-                resources=resources,
-            )
-            .resolve_job_def("drill")
-            .get_subset(asset_selection=set(), asset_check_selection={backup_is_restorable.check_key})
-        )
+        job = _drill_job(resources)
         result = job.execute_in_process(partition_key="2026-11-20", instance=instance, raise_on_error=False)
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and "partition 2026-11-20" in evaluation.description
