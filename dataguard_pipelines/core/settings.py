@@ -21,8 +21,6 @@ from dataguard_pipelines.core.errors import ConfigError
 # DESIGN.md §3 variables for capabilities of later issues; refused below until those land.
 _LATER_VARS = (
     "DATAGUARD_UI_URL",
-    "DATAGUARD_CRITICAL_TABLES",
-    "DATAGUARD_CRITICAL_MAX_SHRINK",
     "DATAGUARD_RPO_TARGET",
     "DATAGUARD_RTO_TARGET",
     "DATAGUARD_REPLICA_MAX_LAG",
@@ -50,6 +48,8 @@ ENV_VARS = (
     "DATAGUARD_CAPTURE_INTERVAL",
     "DATAGUARD_SLOT_MAX_WAL_MB",
     "DATAGUARD_TIMEZONE",
+    "DATAGUARD_CRITICAL_TABLES",
+    "DATAGUARD_CRITICAL_MAX_SHRINK",
     "DAGSTER_HOME",
     *_LATER_VARS,
 )
@@ -64,6 +64,18 @@ _ALWAYS_SECRET_VARS = SECRET_VARS - {"DATAGUARD_DATABASE_URL"}
 # The file lives under DATAGUARD_HOME, so naming DATAGUARD_HOME inside it could never take effect.
 _ENVIRONMENT_ONLY_VARS = frozenset({"DATAGUARD_HOME"})
 CONFIG_FILE_NAME = "dataguard.json"
+# DESIGN.md §6: the original system's most valuable tables
+DEFAULT_CRITICAL_TABLES = (
+    "users",
+    "companies",
+    "branches",
+    "customers",
+    "appointments",
+    "calls",
+    "staff",
+    "services",
+    "calcom_event_types",
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,9 @@ class Settings:
     capture_interval_s: int = 30  # how often `dataguard capture` ships: the RPO
     slot_max_wal_mb: int = 1024  # slot hygiene: the WAL the slot may pin before its check fails
     timezone: str | None = None  # zone of times given without one; None: the protected server's TimeZone
+    # the tables guarded and backed up every 6 h (schema-qualified or in public); listed but absent: a warning
+    critical_tables: tuple[str, ...] = DEFAULT_CRITICAL_TABLES
+    critical_max_shrink: float = 0.10  # share of rows a critical table may lose between two snapshots
 
     @property
     def is_embedded(self) -> bool:
@@ -147,6 +162,8 @@ class Settings:
             capture_interval_s=_int_setting(values, "DATAGUARD_CAPTURE_INTERVAL", 30, low=1, high=3600),
             slot_max_wal_mb=_int_setting(values, "DATAGUARD_SLOT_MAX_WAL_MB", 1024, low=1, high=10_000_000),
             timezone=_zone_name(values.get("DATAGUARD_TIMEZONE")),
+            critical_tables=_table_names(values.get("DATAGUARD_CRITICAL_TABLES")),
+            critical_max_shrink=_share_setting(values, "DATAGUARD_CRITICAL_MAX_SHRINK", 0.10),
         )
 
 
@@ -228,6 +245,36 @@ def _slot_name(name: str) -> str:
     if not re.fullmatch(r"[a-z0-9_]{1,63}", name):
         raise ConfigError(f"DATAGUARD_CAPTURE_SLOT={name!r} may only hold a-z, 0-9 and _ (at most 63)")
     return name
+
+
+def _table_names(raw: str | None) -> tuple[str, ...]:
+    """'users, app.calls' -> ('users', 'app.calls'); each name an identifier or schema.identifier."""
+    if raw is None:
+        return DEFAULT_CRITICAL_TABLES
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?", name):
+            raise ConfigError(
+                f"DATAGUARD_CRITICAL_TABLES names {name!r}, which is not a table name such as calls or app.calls"
+            )
+    if not names:
+        raise ConfigError(
+            "DATAGUARD_CRITICAL_TABLES is set but names no table; unset it for the default list"
+        )
+    return names
+
+
+def _share_setting(values: Mapping[str, str], name: str, default: float) -> float:
+    raw = values.get(name)
+    if raw is None:
+        return default
+    try:
+        share = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number such as 0.10") from exc
+    if not 0 <= share < 1:
+        raise ConfigError(f"{name}={share} must be a share from 0 up to (not including) 1, such as 0.10")
+    return share
 
 
 def _int_setting(values: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

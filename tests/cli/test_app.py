@@ -59,7 +59,7 @@ def test_help_lists_the_command_groups():
         ("DATAGUARD_REPLICA_URL", "s3://elsewhere/dataguard"),
         ("DATAGUARD_ALERT_WEBHOOK_URL", "https://hooks.example.com/T000/B000/XXXX"),
         ("DATAGUARD_SMTP_URL", "smtp://ops@mail.example.com:587?to=oncall@example.com"),
-        ("DATAGUARD_CRITICAL_TABLES", "users,calls"),
+        ("DATAGUARD_RPO_TARGET", "1h"),
     ],
 )
 def test_a_variable_that_is_set_but_not_supported_yet_is_refused(tmp_path, variable, value):

@@ -173,3 +173,23 @@ def test_unknown_timezone_is_a_config_error_naming_it(tmp_path: Path, zone: str)
     with pytest.raises(ConfigError, match="is not a known time zone") as caught:
         Settings.from_env({"DATAGUARD_HOME": str(tmp_path), "DATAGUARD_TIMEZONE": zone})
     assert f"DATAGUARD_TIMEZONE={zone!r}" in str(caught.value)
+
+
+def test_critical_tables_default_to_the_original_systems_list_and_may_be_schema_qualified() -> None:
+    assert Settings.from_env({}).critical_tables[:2] == ("users", "companies")
+    assert len(Settings.from_env({}).critical_tables) == 9
+    chosen = Settings.from_env({"DATAGUARD_CRITICAL_TABLES": " calls, app.invoices ,"})
+    assert chosen.critical_tables == ("calls", "app.invoices")
+
+
+@pytest.mark.parametrize("raw", ["calls; DROP TABLE x", "a.b.c", " , "])
+def test_critical_tables_that_are_not_table_names_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="DATAGUARD_CRITICAL_TABLES"):
+        Settings.from_env({"DATAGUARD_CRITICAL_TABLES": raw})
+
+
+@pytest.mark.parametrize("raw", ["ten percent", "1", "-0.1"])
+def test_critical_max_shrink_must_be_a_share(raw: str) -> None:
+    with pytest.raises(ConfigError, match="DATAGUARD_CRITICAL_MAX_SHRINK"):
+        Settings.from_env({"DATAGUARD_CRITICAL_MAX_SHRINK": raw})
+    assert Settings.from_env({"DATAGUARD_CRITICAL_MAX_SHRINK": "0.25"}).critical_max_shrink == 0.25
