@@ -172,7 +172,12 @@ def _prepare_capture(
         log.warning("%s", reason)
         return reason
     if not capture_enabled(db, slot) or not list_chains(store, slot):
-        shipped = ship_changes(db, store, keyring, slot, level=level)
+        try:
+            shipped = ship_changes(db, store, keyring, slot, level=level)
+        except SourceError as exc:  # e.g. a role that may replicate but not install the DDL trigger
+            reason = f"{UNAVAILABLE}: setting change capture up failed: {exc}"
+            log.warning("%s", reason)
+            return reason
         if shipped.created_slot:
             log.info("change capture set up (slot %s): this backup is a point-in-time base", slot)
     return None

@@ -55,6 +55,35 @@ def test_status_says_pitr_is_unavailable_for_a_role_that_may_not_replicate(
             conn.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+def test_a_role_that_may_replicate_but_not_install_the_ddl_trigger_still_gets_its_backup(
+    pg15_server, local_store, keyring_path
+):
+    """Event triggers need a superuser: the backup is taken, without a point-in-time base, and says why."""
+    role, slot = f"dgtest_repl_{uuid.uuid4().hex[:8]}", f"dataguard_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN REPLICATION")
+    url = create_database(pg15_server)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} OWNER TO {role}")
+            conn.execute(f"SET ROLE {role}; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        as_role = PostgresDatabase(url.replace("postgres@", f"{role}@"))
+
+        result = run_full_backup(
+            as_role, local_store, Keyring.load(keyring_path), partition="p", capture_slot=slot
+        )
+
+        assert result.manifest.rows == 1 and not result.pitr_available
+        assert result.pitr_reason.startswith(
+            "point-in-time restore unavailable: setting change capture up failed"
+        )
+        assert not capture_enabled(as_role, slot)  # nothing half set up: no slot pins WAL
+    finally:
+        drop_database(url)
+        with psycopg.connect(pg15_server, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
 def test_status_names_the_missing_capture_slot_setting(demo_pg15, local_store, keyring_path):
     run_full_backup(PostgresDatabase(demo_pg15), local_store, Keyring.load(keyring_path), partition="p")
     full = _full_row(local_store, None)
