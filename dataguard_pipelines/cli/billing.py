@@ -6,6 +6,7 @@ from datetime import date
 
 import typer
 
+from dataguard_pipelines.cli.audit import audited_command
 from dataguard_pipelines.cli.common import emit_json, err, guarded, open_keyring, open_store, out, settings
 from dataguard_pipelines.cli.render import billing_table
 from dataguard_pipelines.core.errors import ConfigError, DataguardError, StoreError, VerificationError
@@ -102,7 +103,10 @@ def finalize(
     if not companies:
         raise StoreError(f"no billing drafts for {when:%Y-%m}; run `dataguard billing snapshot` first")
     for company_id in companies:
-        sealed = finalize_month(store, keyring, company_id, when, retention_years=retention_years)
+        parameters = {"company": company_id, "month": f"{when:%Y-%m}", "retention_years": retention_years}
+        with audited_command(config, "billing.finalize", parameters, store) as audit:
+            sealed = finalize_month(store, keyring, company_id, when, retention_years=retention_years)
+            audit.parameters["manifest_sha256"] = sealed.manifest_sha256
         out.print(
             f"[green]finalized[/green] company {company_id} {when:%Y-%m}: manifest sha256 "
             f"{sealed.manifest_sha256}, retained until {sealed.manifest['retain_until'][:10]}",
@@ -117,15 +121,22 @@ def amend(
     reason: str = typer.Option(..., "--reason", help="Why the finalized month is corrected."),
 ) -> None:
     """Correct a finalized month: a new write-once version that references the finalized one."""
+    from dataguard_pipelines.core.audit import audited
     from dataguard_pipelines.core.billing.snapshot import amend as amend_month
     from dataguard_pipelines.core.billing.snapshot import parse_month
     from dataguard_pipelines.core.database import protected_database
 
     config = settings()
-    with protected_database(config.database_url, config.home) as db, db.connect() as conn:
+    parameters = {"company": company, "month": month, "reason": reason}
+    with (
+        protected_database(config.database_url, config.home) as db,
+        audited(db, operation="billing.amend", parameters=parameters, store=open_store(config)) as audit,
+        db.connect() as conn,
+    ):
         amended = amend_month(
             conn, open_store(config), open_keyring(config), company, parse_month(month), reason=reason
         )
+        audit.parameters["version_id"] = amended.manifest["version_id"]
     out.print(
         f"[green]amended[/green] company {company} {month}: {amended.manifest['version_id']}, gross "
         f"{amended.manifest['summary']['gross_cents'] / 100:.2f}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from dataguard_pipelines.cli.audit import audited_command
 from dataguard_pipelines.cli.common import (
     emit_json,
     err,
@@ -16,7 +17,7 @@ from dataguard_pipelines.cli.common import (
     split_names,
 )
 from dataguard_pipelines.core.errors import ConfigError
-from dataguard_pipelines.core.settings import Settings
+from dataguard_pipelines.core.settings import Settings, redact_url
 
 
 @guarded
@@ -38,6 +39,12 @@ def restore(
     tables: str | None = typer.Option(
         None, "--tables", help="Only these tables (comma-separated); skips FKs."
     ),
+    into_schema: str | None = typer.Option(
+        None,
+        "--into-schema",
+        help="With --tables: load them into this NEW schema of the target (a live database is fine; nothing "
+        "else is touched), from the newest critical snapshot unless --backup or --to-time says otherwise.",
+    ),
     force_overwrite_source: bool = typer.Option(
         False, "--force-overwrite-source", help="Allow replacing the database the backup came from."
     ),
@@ -54,9 +61,27 @@ def restore(
 
     PostgresDatabase(target_url)  # a malformed target is a usage error, before anything is read
     config = settings()
+    if into_schema:
+        from dataguard_pipelines.cli.restore_tables import restore_into_schema
+
+        if to_lsn or to_xid is not None or force_overwrite_source:
+            raise ConfigError("--into-schema combines with --tables, --backup or --to-time only")
+        restore_into_schema(
+            config,
+            target_url,
+            tables=tables,
+            into_schema=into_schema,
+            backup_id=backup_id,
+            to_time=to_time,
+            as_json=as_json,
+        )
+        return
     if to_time or to_lsn or to_xid is not None:
         if backup_id or tables:
-            raise ConfigError("--backup and --tables do not combine with --to-time/--to-lsn/--to-xid")
+            raise ConfigError(
+                "--backup and --tables do not combine with --to-time/--to-lsn/--to-xid "
+                "(--tables with --to-time needs --into-schema)"
+            )
         restore_point_in_time(
             config, target_url, to_time, to_lsn, to_xid, force_overwrite_source, jobs, as_json
         )
@@ -66,7 +91,12 @@ def restore(
 
     store = open_store(config)
     manifest = find_backup(store, backup_id)
-    with progress_bar(not as_json) as update:
+    parameters = {
+        "backup_id": manifest.backup_id,
+        "into": redact_url(target_url),
+        "tables": split_names(tables),
+    }
+    with progress_bar(not as_json) as update, audited_command(config, "restore", parameters, store):
         result = restore_backup(
             manifest,
             store,
@@ -116,7 +146,12 @@ def restore_point_in_time(
             f"{target.describe()}",
             highlight=False,
         )
-    with progress_bar(not as_json) as update:
+    parameters = {
+        "backup_id": plan.backup.backup_id,
+        "target": target.describe(),
+        "into": redact_url(target_url),
+    }
+    with progress_bar(not as_json) as update, audited_command(config, "restore", parameters, store):
         result = recover(
             plan,
             store,

@@ -5,11 +5,13 @@ from datetime import timedelta
 
 import dagster as dg
 
+from dataguard_pipelines.core.audit import audited
 from dataguard_pipelines.core.backup import run_full_backup
 from dataguard_pipelines.core.progress import Progress, Throttle
 from dataguard_pipelines.core.verify import check_complete
 from dataguard_pipelines.defs.database.metadata import backup_metadata
 from dataguard_pipelines.defs.database.partitions import full_backup_partitions
+from dataguard_pipelines.defs.protection.audit import dagster_actor
 from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
@@ -56,7 +58,16 @@ def full_backup(
 
     log_progress = Throttle(log_line, interval_s=PROGRESS_LOG_INTERVAL_S)
 
-    with database.open() as db:
+    with (
+        database.open() as db,
+        audited(
+            db,
+            operation="backup.full",
+            parameters={"partition": context.partition_key, "database": db.display, "store": target.url},
+            store=target,
+            actor=dagster_actor(context),
+        ) as audit,
+    ):
         result = run_full_backup(
             db,
             target,
@@ -66,6 +77,7 @@ def full_backup(
             progress=log_progress,
             capture_slot=backup_settings.capture_slot,
         )
+        audit.parameters["backup_id"] = result.manifest.backup_id
     missing = check_complete(target, result.manifest)
     return dg.MaterializeResult(
         metadata=backup_metadata(result),

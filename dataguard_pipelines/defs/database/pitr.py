@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import dagster as dg
 from pydantic import Field
 
+from dataguard_pipelines.core.audit import audited
 from dataguard_pipelines.core.capture.lsn import parse_lsn
 from dataguard_pipelines.core.errors import ConfigError
 from dataguard_pipelines.core.pitr import (
@@ -18,6 +19,7 @@ from dataguard_pipelines.core.pitr import (
 )
 from dataguard_pipelines.core.settings import ENV_VARS, redact_url
 from dataguard_pipelines.defs.conventions import EXECUTOR
+from dataguard_pipelines.defs.protection.audit import dagster_actor
 from dataguard_pipelines.resource_types import (
     BackupSettingsResource,
     DatabaseResource,
@@ -130,16 +132,23 @@ def restore_to_point_in_time(
         f"restoring {plan.backup.backup_id} then replaying up to {target.describe()} "
         f"({len(plan.segments)} segments) into {redact_url(url)}"
     )
-    result = recover(
-        plan,
-        opened_store,
-        opened_keyring,
-        url,
-        jobs=backup_settings.restore_jobs,
-        source_url=database.url,
-        force_overwrite_source=config.force_overwrite_source,
-        progress=lambda p: context.log.debug(f"{p.phase} {p.done_bytes} {p.detail}"),
-    )
+    with audited(
+        database.open,  # the entry goes to the protected database, never to the restore target
+        operation="restore",
+        parameters={"backup_id": plan.backup.backup_id, "target": target.describe(), "into": redact_url(url)},
+        store=opened_store,
+        actor=dagster_actor(context),
+    ):
+        result = recover(
+            plan,
+            opened_store,
+            opened_keyring,
+            url,
+            jobs=backup_settings.restore_jobs,
+            source_url=database.url,
+            force_overwrite_source=config.force_overwrite_source,
+            progress=lambda p: context.log.debug(f"{p.phase} {p.done_bytes} {p.detail}"),
+        )
     return dg.Output(
         redact_url(url),
         metadata={
