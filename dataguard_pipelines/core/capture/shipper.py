@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ..audit.blocked import BlockedAttempt, blocked_attempt, record_blocked_attempts
 from ..engines.postgres import PostgresDatabase, _first_line
 from ..errors import BusyError, SlotLostError, SourceError
 from ..keys import Keyring
@@ -112,9 +113,10 @@ def ship_changes(
             prepare_capture(db)
         position, chain_lsn = _shipped_position(store, slot, status)
         flush_lsn, server_now = _flushed_position(conn)
+        blocked: list[BlockedAttempt] = []
         writer: SegmentWriter | None = None
         try:
-            for records, commit_lsn, committed_at in _transactions(conn, slot, flush_lsn, position):
+            for records, commit_lsn, committed_at in _transactions(conn, slot, flush_lsn, position, blocked):
                 if writer is None:
                     writer = SegmentWriter(store, keyring, slot, position, level=level)
                 writer.write_transaction(records, commit_lsn, committed_at)
@@ -128,6 +130,7 @@ def ship_changes(
             if writer is not None:
                 writer.abort()
             raise
+        _record_blocked(db, store, blocked)  # before the slot moves past the messages
         through_at = (server_now - COMMIT_MARGIN).astimezone(UTC)
         write_heartbeat(  # before the slot moves: a crash in between must not look like a gap
             store,
@@ -144,6 +147,20 @@ def ship_changes(
         result.through_lsn, result.through_at = flush_lsn, through_at
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _record_blocked(db: PostgresDatabase, store: Store, blocked: list[BlockedAttempt]) -> None:
+    """Blocked guard violations into the audit trail (once each: keyed by the message's LSN). A failure is
+    logged and retried next cycle while the slot still holds the message; it never stops shipping."""
+    if not blocked:
+        return
+    try:
+        entries = record_blocked_attempts(db, store, blocked)
+    except Exception as exc:
+        log.warning("could not record %d blocked guard violations in the audit trail: %s", len(blocked), exc)
+        return
+    for entry in entries:
+        log.warning("table guard blocked: %s", entry.parameters.get("command"), extra={"audit_seq": entry.seq})
 
 
 def _flushed_position(conn) -> tuple[str, datetime]:
@@ -217,8 +234,10 @@ def _shipped_position(store: Store, slot: str, status) -> tuple[int, str]:
     return position, chain.lsn
 
 
-def _transactions(conn, slot: str, upto: str, shipped: int):
-    """(records, commit_lsn, committed_at) of each non-empty transaction committed after `shipped`."""
+def _transactions(conn, slot: str, upto: str, shipped: int, blocked: list | None = None):
+    """(records, commit_lsn, committed_at) of each non-empty transaction committed after `shipped`.
+
+    Guard refusals (non-transactional messages outside every transaction) are collected into `blocked`."""
     with conn.cursor(name=f"dataguard_peek_{slot}") as cur:
         cur.itersize = FETCH_ROWS
         cur.execute(
@@ -244,6 +263,8 @@ def _transactions(conn, slot: str, upto: str, shipped: int):
                 spool.reset()
             elif in_transaction:
                 spool.add((lsn, xid, data))
+            elif blocked is not None and (attempt := blocked_attempt(format_lsn(lsn), data)) is not None:
+                blocked.append(attempt)
         spool.reset()
     conn.commit()
 

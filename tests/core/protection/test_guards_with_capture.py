@@ -1,0 +1,75 @@
+"""Guards and change capture together: replay repeats what the gate let through; blocked attempts reach the
+audit trail through the capture stream, although their own transaction rolled back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from dataguard_pipelines.core.audit import read_log
+from dataguard_pipelines.core.backup import run_full_backup
+from dataguard_pipelines.core.capture.hourly import seal_hour
+from dataguard_pipelines.core.capture.shipper import ship_changes
+from dataguard_pipelines.core.engines.postgres import PostgresDatabase
+from dataguard_pipelines.core.keys import Keyring
+from dataguard_pipelines.core.pitr import RecoveryTarget, plan_recovery, recover
+from dataguard_pipelines.core.protection.guards import GATE_SETTING, install_guards
+from tests.fixtures.postgres import table_fingerprints
+
+
+def test_replay_repeats_a_gated_truncate_into_a_database_restored_with_its_guards(
+    pg15_server, new_database, local_store, keyring_path
+):
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE calls (id int PRIMARY KEY, minutes int)")
+        conn.execute("INSERT INTO calls SELECT g, g % 7 FROM generate_series(1, 100) g")
+    db, keyring, slot = PostgresDatabase(source), Keyring.load(keyring_path), f"dgtest_{uuid.uuid4().hex[:8]}"
+    install_guards(db, ["calls"])
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)  # the guards are in it
+    with psycopg.connect(source, autocommit=True) as conn:  # a migration through the gate empties the table
+        conn.execute(f"BEGIN; SET LOCAL {GATE_SETTING} = 'on'; TRUNCATE calls; COMMIT")
+        conn.execute("INSERT INTO calls VALUES (1, 42)")
+        reference = table_fingerprints(source)
+        at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        conn.execute("INSERT INTO calls VALUES (2, 43)")  # after the target: shipped, not replayed
+    seal_hour(db, local_store, keyring, slot, datetime(2026, 1, 1, tzinfo=UTC))
+
+    target = new_database(pg15_server)
+    plan = plan_recovery(local_store, keyring, slot, RecoveryTarget(time=at))
+    recovered = recover(plan, local_store, keyring, target)
+    assert recovered.transactions >= 2
+    assert table_fingerprints(target)["public.calls"] == reference["public.calls"]
+    with psycopg.connect(target) as conn:  # the restored database is guarded again
+        assert conn.execute(
+            "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'dataguard_guard%'"
+        ).fetchone()[0]
+
+
+def test_a_blocked_drop_reaches_the_audit_trail_once_through_the_capture_stream(
+    pg15_server, new_database, local_store, keyring_path
+):
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE customers (id int PRIMARY KEY)")
+    db, keyring, slot = PostgresDatabase(source), Keyring.load(keyring_path), f"dgtest_{uuid.uuid4().hex[:8]}"
+    install_guards(db, ["customers"])
+    ship_changes(db, local_store, keyring, slot)  # capture set up
+    with (
+        psycopg.connect(source, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SET application_name = 'artisan'; DROP TABLE customers")
+
+    ship_changes(db, local_store, keyring, slot)
+    ship_changes(db, local_store, keyring, slot)  # the message is not recorded twice
+
+    [entry] = read_log(db, operation="guard.blocked")
+    assert entry.outcome == "blocked"
+    assert (entry.parameters["command"], entry.parameters["table"]) == ("DROP TABLE", "public.customers")
+    assert (
+        entry.parameters["session_user"] == "postgres" and entry.parameters["application_name"] == "artisan"
+    )
