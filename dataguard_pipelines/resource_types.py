@@ -13,6 +13,7 @@ import dagster as dg
 from dataguard_pipelines.core.database import protected_database
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
 from dataguard_pipelines.core.keys import Keyring, open_keyring
+from dataguard_pipelines.core.settings import DEFAULT_CRITICAL_TABLES
 from dataguard_pipelines.core.store import Store
 
 
@@ -57,6 +58,9 @@ class BackupSettingsResource(dg.ConfigurableResource):
     capture_slot: str = "dataguard"
     slot_max_wal_mb: int = 1024
     timezone: str | None = None  # of target times without an offset; None: the protected server's TimeZone
+    # the tables snapshotted every 6 hours (schema.table or a name on the search_path); absent ones: a warning
+    critical_tables: list[str] = list(DEFAULT_CRITICAL_TABLES)
+    critical_max_shrink: float = 0.10  # share of rows a critical table may lose between two snapshots
 
 
 class VendorApisResource(dg.ConfigurableResource):

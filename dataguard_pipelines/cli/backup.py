@@ -18,9 +18,9 @@ from dataguard_pipelines.cli.common import (
     spinner,
 )
 from dataguard_pipelines.cli.render import drill_summary, point_in_time_line, status_table, verify_summary
-from dataguard_pipelines.core.errors import ConfigError, DataguardError, StoreError, VerificationError
+from dataguard_pipelines.core.errors import DataguardError, StoreError, VerificationError
 from dataguard_pipelines.core.settings import Settings
-from dataguard_pipelines.job_names import BACK_UP_POSTGRES_JOB, SEAL_CHANGES_JOB
+from dataguard_pipelines.job_names import BACK_UP_CRITICAL_TABLES_JOB, BACK_UP_POSTGRES_JOB, SEAL_CHANGES_JOB
 
 
 class BackupType(StrEnum):
@@ -32,7 +32,10 @@ class BackupType(StrEnum):
 @guarded
 def backup(
     backup_type: BackupType = typer.Option(
-        ..., "--type", help="full: pg_dump of the whole database; incremental: ship every change up to now."
+        ...,
+        "--type",
+        help="full: pg_dump of the whole database; incremental: ship every change up to now; "
+        "critical: the critical tables (DATAGUARD_CRITICAL_TABLES) as sealed Parquet.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's metadata as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the Dagster run's log lines."),
@@ -44,16 +47,17 @@ def backup(
     An incremental backup drains the capture slot now and seals the current hour (UTC); with no full
     backup to continue from yet, it takes one first.
     """
-    if backup_type is BackupType.critical:
-        raise ConfigError(
-            "backup type 'critical' is not available in this version; use --type full or incremental"
-        )
     config = settings()
     open_keyring(config)  # a missing keyring is a configuration error (exit 2), found before the run starts
     if backup_type is BackupType.incremental:
         from dataguard_pipelines.defs.database.partitions import incremental_backup_partitions
 
         job, asset, partitions = SEAL_CHANGES_JOB, "incremental_backup", incremental_backup_partitions
+    elif backup_type is BackupType.critical:
+        from dataguard_pipelines.defs.database.critical.partitions import critical_tables_partitions
+
+        job, asset = BACK_UP_CRITICAL_TABLES_JOB, "critical_tables_backup"
+        partitions = critical_tables_partitions
     else:
         from dataguard_pipelines.defs.database.partitions import full_backup_partitions
 
@@ -65,6 +69,8 @@ def backup(
     meta = outcome.metadata
     if as_json:
         emit_json({"run_id": outcome.run_id, "partition": partition, **meta, "checks": outcome.checks})
+    elif backup_type is BackupType.critical:
+        print_critical(outcome, partition)
     elif backup_type is BackupType.full:
         out.print(
             f"[green]ok[/green] {meta['backup_id']} (partition {partition}): {meta['tables']} tables, "
@@ -83,6 +89,29 @@ def backup(
         )
     if meta.get("point_in_time") and meta["point_in_time"] != "available":
         err.print(f"[yellow]note:[/yellow] {meta['point_in_time']}", highlight=False)
+
+
+def print_critical(outcome, partition: str) -> None:
+    """One line for the snapshot; missing tables and a failed intact check as notes (the backup succeeded)."""
+    meta = outcome.metadata
+    out.print(
+        f"[green]ok[/green] {meta['backup_id']} (window {partition}): {meta['table_count']} critical tables, "
+        f"{meta['dagster/row_count']:,} rows, {meta['stored_bytes'] / 1e6:.1f} MB stored in "
+        f"{meta['duration_s']} s; run {outcome.run_id}",
+        highlight=False,
+    )
+    if meta.get("missing_tables"):
+        err.print(
+            f"[yellow]note:[/yellow] listed but absent: {', '.join(meta['missing_tables'])}", highlight=False
+        )
+    for name, passed in outcome.checks.items():
+        if not passed:
+            failed = outcome.check_metadata.get(name, {}).get("failed_tables", [])
+            err.print(
+                f"[red]check failed:[/red] {name}: "
+                + "; ".join(f"{f['table']}: {f['detail']}" for f in failed),
+                highlight=False,
+            )
 
 
 def launch_backup(config: Settings, job: str, asset: str, partition: str, what: str, verbose: bool):

@@ -4,6 +4,9 @@ Store layout (see docs/architecture.md):
     backups/<type>/<partition>/<backup_id>/manifest.json       published after every object below
     backups/<type>/<partition>/<backup_id>/<objects...>
     backups/<type>/<partition>/<backup_id>/drills/<time>.json  restore-drill records (verification history)
+
+Types: `full` (pg_dump of the whole database) and `critical` (the critical tables as sealed Parquet every
+6 hours, see core/critical/); both share this manifest, so listing, `verify` and `find_backup` see both.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class Manifest:
     compression: dict[str, Any]
     key_id: str
     schema: StoredObject
-    misc: StoredObject
+    misc: StoredObject | None  # full backups: the data section's SQL; critical snapshots have none
     tables: tuple[TableEntry, ...]
     materialized_views: tuple[str, ...] = ()
     format: str = MANIFEST_FORMAT
@@ -73,7 +76,7 @@ class Manifest:
         return f"{self.prefix}/{MANIFEST_NAME}"
 
     def objects(self) -> list[StoredObject]:
-        return [self.schema, self.misc, *(t.object for t in self.tables)]
+        return [o for o in (self.schema, self.misc, *(t.object for t in self.tables)) if o is not None]
 
     @property
     def rows(self) -> int:
@@ -113,7 +116,7 @@ class Manifest:
             )
         try:
             data["schema"] = StoredObject(**data["schema"])
-            data["misc"] = StoredObject(**data["misc"])
+            data["misc"] = StoredObject(**data["misc"]) if data.get("misc") else None
             data["tables"] = tuple(
                 TableEntry(**{**t, "object": StoredObject(**t["object"])}) for t in data["tables"]
             )

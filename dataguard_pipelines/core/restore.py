@@ -60,6 +60,11 @@ def restore_backup(
     progress: ProgressFn | None = None,
 ) -> RestoreResult:
     """Restore `manifest` into the database at `target_url`, creating it if absent."""
+    if manifest.backup_type != "full":
+        raise ConfigError(
+            f"backup {manifest.backup_id} is a {manifest.backup_type} snapshot of a few tables; restore them "
+            "into a side schema with --tables … --into-schema NAME"
+        )
     report = Throttle(progress)
     started = time.monotonic()
     target = PostgresDatabase(target_url)

@@ -30,10 +30,20 @@ class SealedParquet:
 
 @contextlib.contextmanager
 def sealed_parquet(
-    store: Store, key: str, keyring: Keyring, schema: pa.Schema, lock_until: datetime | None = None, **options
+    store: Store,
+    key: str,
+    keyring: Keyring,
+    schema: pa.Schema,
+    lock_until: datetime | None = None,
+    *,
+    level: int = 1,
+    **options,
 ) -> Iterator[SealedParquet]:
     """Write one sealed Parquet object; it is published only if the block ends without an exception."""
-    with store.open_write(key, lock_until=lock_until) as sink, ArchiveWriter(sink, keyring) as archive:
+    with (
+        store.open_write(key, lock_until=lock_until) as sink,
+        ArchiveWriter(sink, keyring, level=level) as archive,
+    ):
         with pq.ParquetWriter(_WriteOnly(archive), schema, compression="none", **options) as writer:
             handle = SealedParquet(writer)
             yield handle

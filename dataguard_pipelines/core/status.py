@@ -20,6 +20,7 @@ from dataguard_pipelines.core.manifest import Manifest, list_manifests
 from dataguard_pipelines.core.store import Store
 
 BACKUP_TYPES = ("full",)
+OPTIONAL_TYPES = ("critical",)  # a row only once such a backup exists (critical tables every 6 hours)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ def backup_status(
                 pitr_reason=reason,
             )
         )
+    for backup_type in OPTIONAL_TYPES:
+        if manifests := list_manifests(store, backup_type):
+            statuses.append(_snapshot_status(backup_type, manifests, now))
     if capture_slot and list_chains(store, capture_slot):
         cuts = [
             parse_lsn(m.consistency["lsn"])
@@ -97,6 +101,23 @@ def backup_status(
         ]
         statuses.append(_changes_status(store, capture_slot, now, since_lsn=max(cuts, default=-1)))
     return statuses
+
+
+def _snapshot_status(backup_type: str, manifests: list[Manifest], now: datetime) -> BackupStatus:
+    """The newest snapshot of a type without drills (critical tables: verified by their restore's hashes)."""
+    newest = manifests[-1]
+    return BackupStatus(
+        backup_type=backup_type,
+        backup_id=newest.backup_id,
+        partition=newest.partition,
+        finished_at=newest.finished_at,
+        age_s=round((now - newest.finished).total_seconds(), 1),
+        stored_bytes=newest.stored_bytes,
+        content_bytes=newest.content_bytes,
+        tables=len(newest.tables),
+        rows=newest.rows,
+        backups_total=len(manifests),
+    )
 
 
 def _pitr_reason(manifest: Manifest, capture_slot: str | None) -> str | None:

@@ -89,6 +89,7 @@ def verify_restored(target: PostgresDatabase, manifest: Manifest, *, jobs: int =
         statement = entry.copy_header.removesuffix(" FROM stdin;") + " TO STDOUT"
         with target.connect() as conn, conn.cursor() as cur:
             cur.execute(session_settings_sql())
+            cur.execute("SET search_path = ''")  # as pg_dump: regclass values print schema-qualified
             with cur.copy(statement) as copy:
                 for block in copy:
                     data = bytes(block)

@@ -42,6 +42,8 @@ def resources() -> dg.Definitions:
                 capture_slot=settings.capture_slot,
                 slot_max_wal_mb=settings.slot_max_wal_mb,
                 timezone=settings.timezone,
+                critical_tables=list(settings.critical_tables),
+                critical_max_shrink=settings.critical_max_shrink,
             ),
             "vendors": VendorApisResource(
                 calcom_base_url=pick("DATAGUARD_CALCOM_BASE_URL", settings.calcom_base_url),
