@@ -50,6 +50,7 @@ ENV_VARS = (
     "DATAGUARD_TIMEZONE",
     "DATAGUARD_CRITICAL_TABLES",
     "DATAGUARD_CRITICAL_MAX_SHRINK",
+    "DATAGUARD_MIGRATIONS_FROM_UI",
     "DAGSTER_HOME",
     *_LATER_VARS,
 )
@@ -105,6 +106,8 @@ class Settings:
     # the tables guarded and backed up every 6 h (schema-qualified or in public); listed but absent: a warning
     critical_tables: tuple[str, ...] = DEFAULT_CRITICAL_TABLES
     critical_max_shrink: float = 0.10  # share of rows a critical table may lose between two snapshots
+    # the safe_migration job runs an arbitrary command: launched from the UI only when this is switched on
+    migrations_from_ui: bool = False
 
     @property
     def is_embedded(self) -> bool:
@@ -164,6 +167,7 @@ class Settings:
             timezone=_zone_name(values.get("DATAGUARD_TIMEZONE")),
             critical_tables=_table_names(values.get("DATAGUARD_CRITICAL_TABLES")),
             critical_max_shrink=_share_setting(values, "DATAGUARD_CRITICAL_MAX_SHRINK", 0.10),
+            migrations_from_ui=_switch_setting(values, "DATAGUARD_MIGRATIONS_FROM_UI"),
         )
 
 
@@ -275,6 +279,18 @@ def _share_setting(values: Mapping[str, str], name: str, default: float) -> floa
     if not 0 <= share < 1:
         raise ConfigError(f"{name}={share} must be a share from 0 up to (not including) 1, such as 0.10")
     return share
+
+
+def _switch_setting(values: Mapping[str, str], name: str) -> bool:
+    """On or off, said plainly; anything else is refused rather than guessed."""
+    raw = values.get(name)
+    if raw is None:
+        return False
+    if raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is neither on nor off; set it to 1 or 0")
 
 
 def _int_setting(values: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
