@@ -33,6 +33,7 @@ def run_demo(
 ) -> bool:
     """Returns True when every step and check of the cycle passed."""
     from dataguard_pipelines.cli.render import status_table
+    from dataguard_pipelines.defs.database.critical.partitions import critical_tables_partitions
     from dataguard_pipelines.defs.database.partitions import (
         full_backup_partitions,
         incremental_backup_partitions,
@@ -70,6 +71,21 @@ def run_demo(
         _report_run(err, "full backup", outcome, started)
         checks = {name: [ok] for name, ok in outcome.checks.items()}
         ok = outcome.success
+        started = time.monotonic()
+        with err.status("table guards, critical tables, audit trail through Dagster…"):
+            protection = [
+                run_job(settings, job_names.INSTALL_TABLE_GUARDS_JOB),
+                run_job(
+                    settings,
+                    job_names.BACK_UP_CRITICAL_TABLES_JOB,
+                    partition_key=critical_tables_partitions.get_last_partition_key(),
+                ),
+                run_job(settings, job_names.CHECK_AUDIT_TRAIL_JOB),
+            ]
+        for what, run in zip(("table guards", "critical tables", "audit trail check"), protection, strict=True):
+            _report_run(err, what, run, started)
+            ok = ok and run.success
+            checks.update({name: [passed] for name, passed in run.checks.items()})
         with _emulators(db.url, settings) as settings:
             companies = _demo_credentials(settings, keyring)
             started = time.monotonic()

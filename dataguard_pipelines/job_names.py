@@ -8,6 +8,10 @@ MIRROR_EXTERNAL_JOB = "mirror_external_job"
 VERIFY_MIRRORS_JOB = "verify_mirrors_job"
 SNAPSHOT_BILLING_JOB = "snapshot_billing_job"
 CHECK_BILLING_JOB = "check_billing_job"
+BACK_UP_CRITICAL_TABLES_JOB = "back_up_critical_tables_job"
+INSTALL_TABLE_GUARDS_JOB = "install_table_guards_job"
+SAFE_MIGRATION_JOB = "safe_migration"
+CHECK_AUDIT_TRAIL_JOB = "check_audit_trail_job"
 
 LAUNCHED_BY_NAME = (
     BACK_UP_POSTGRES_JOB,
@@ -17,4 +21,8 @@ LAUNCHED_BY_NAME = (
     VERIFY_MIRRORS_JOB,
     SNAPSHOT_BILLING_JOB,
     CHECK_BILLING_JOB,
+    BACK_UP_CRITICAL_TABLES_JOB,
+    INSTALL_TABLE_GUARDS_JOB,
+    SAFE_MIGRATION_JOB,
+    CHECK_AUDIT_TRAIL_JOB,
 )

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from dataguard_pipelines.cli import backup, billing, capture, demo, external, keys, restore
+from dataguard_pipelines.cli import (
+    audit,
+    backup,
+    billing,
+    capture,
+    demo,
+    external,
+    guards,
+    keys,
+    migrate,
+    restore,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,6 +35,7 @@ app.command("restore")(restore.restore)
 app.command("capture")(capture.capture)
 app.command("sync-external")(external.sync_external)
 app.command("demo")(demo.demo)
+app.command("migrate-safe", context_settings=migrate.CONTEXT_SETTINGS)(migrate.migrate_safe)
 
 credentials_app = typer.Typer(
     no_args_is_help=True, help="Per-company vendor API keys, sealed with the keyring."
@@ -44,6 +56,22 @@ keys_app = typer.Typer(no_args_is_help=True, help="The keyring: create it on pur
 keys_app.command("init")(keys.init)
 keys_app.command("list")(keys.list_keys)
 app.add_typer(keys_app, name="keys")
+
+guards_app = typer.Typer(
+    no_args_is_help=True, help="Table guards: DROP and TRUNCATE of critical tables only through the gate."
+)
+guards_app.command("install")(guards.install)
+guards_app.command("status")(guards.status)
+guards_app.command("uninstall")(guards.uninstall)
+guards_app.command("grant")(guards.grant)
+app.add_typer(guards_app, name="guards")
+
+audit_app = typer.Typer(
+    no_args_is_help=True, help="The tamper-evident audit trail: verify the chain, list the entries."
+)
+audit_app.command("verify")(audit.verify)
+audit_app.command("log")(audit.log)
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

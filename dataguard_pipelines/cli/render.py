@@ -137,3 +137,78 @@ def keys_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     for row in rows:
         table.add_row(row["key_id"], OK if row["active"] else "", row["created"])
     return table
+
+
+def audit_table(entries: Iterable[Any]) -> Table:
+    """audit log: one row per entry, oldest first; parameters as compact JSON."""
+    import json
+
+    table = Table(title="audit trail")
+    for column in ("seq", "at (UTC)", "operation", "outcome", "who", "run / launched by", "parameters"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        a = e.actor
+        who = f"{a.os_user}@{a.host} as {a.db_role}" + (f" from {a.client_ip}" if a.client_ip else "")
+        launched = " ".join(x for x in (a.dagster_run_id and a.dagster_run_id[:8], a.launched_by) if x)
+        table.add_row(
+            str(e.seq),
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.operation,
+            e.outcome,
+            who,
+            launched,
+            json.dumps(e.parameters, sort_keys=True, separators=(",", ":")),
+        )
+    return table
+
+
+def migration_table(report: Any) -> Table:
+    """migrate-safe: every change the command made on the scratch copy, its verdict, and the outcome."""
+    from dataguard_pipelines.core.migration.report import format_rows, verdict
+
+    colour = "green" if report.exit_code == 0 else "red"
+    caption = [f"[{colour}]{report.outcome}[/{colour}]: {report.message}"]
+    caption += [f"differs: {m}" for m in report.mismatches]
+    table = Table(
+        title=f"migrate-safe: {report.command}  (backup {report.backup_id})",
+        caption="\n".join(caption),
+        caption_justify="left",
+    )
+    for column in ("change", "table", "column", "detail", "rows", "verdict"):
+        table.add_column(column)
+    marks = {"BLOCKED": "[red]BLOCKED[/red]", "allowed": "[yellow]allowed[/yellow]", "harmless": "harmless"}
+    for change in report.changes:
+        table.add_row(
+            change.kind,
+            change.table,
+            change.column or "",
+            change.detail,
+            format_rows(change),
+            marks[verdict(change)],
+        )
+    if not report.changes:
+        table.add_row("(no change to tables, columns or row counts)", "", "", "", "", "")
+    return table
+
+
+def migration_undo_lines(report: Any) -> list[str]:
+    """The undo command on a line of its own (never wrapped, so it can be copied), and notes on it."""
+    if report.exit_code == 0 or not report.undo_command:
+        return []
+    return [f"undo: {report.undo_command}", *report.notes]
+
+
+def guards_table(status: Any) -> Table:
+    """guards status: each critical (or protected) table's state, then the event triggers and the gate."""
+    colours = {"protected": "green", "missing": "yellow", "not a table": "yellow"}
+    table = Table(title=f"table guards (version {status.version or 'not installed'})")
+    for column in ("table", "listed as", "state"):
+        table.add_column(column)
+    for t in status.tables:
+        colour = colours.get(t.state, "red")
+        table.add_row(t.relation or "-", t.listed_as, f"[{colour}]{t.state}[/{colour}]")
+    for name, state in status.event_triggers.items():
+        colour = "green" if state == "enabled" else "red"
+        table.add_row(name, "event trigger", f"[{colour}]{state}[/{colour}]")
+    table.add_row("dataguard_gate", "gate members", ", ".join(status.gate_members) or "(superusers only)")
+    return table

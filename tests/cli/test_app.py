@@ -37,8 +37,12 @@ def test_bad_configuration_exits_2_with_one_sentence(tmp_path):
         ["backup-status"], {"DATAGUARD_HOME": str(tmp_path), "DATAGUARD_STORE_URL": "ftp://x"}, check=2
     )
     assert_one_clear_sentence(result, "unsupported scheme")
-    result = run(["backup", "--type", "critical"], {"DATAGUARD_HOME": str(tmp_path)}, check=2)
-    assert_one_clear_sentence(result, "not available in this version")
+    result = run(
+        ["restore", "--target-url", "postgresql://x/y", "--into-schema", "recovered"],
+        {"DATAGUARD_HOME": str(tmp_path)},
+        check=2,
+    )
+    assert_one_clear_sentence(result, "--into-schema needs --tables")
 
 
 def test_restore_to_a_non_postgres_url_is_a_usage_error(tmp_path):

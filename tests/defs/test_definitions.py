@@ -22,6 +22,12 @@ JOBS = {
     "verify_mirrors_job",
     "snapshot_billing_job",
     "check_billing_job",
+    "back_up_critical_tables_job",
+    "install_table_guards_job",
+    "check_table_guards_job",
+    "safe_migration",
+    "check_audit_trail_job",
+    "record_audit_trail_job",
 }
 SCHEDULES = {
     "back_up_postgres_nightly",
@@ -35,6 +41,9 @@ SCHEDULES = {
     "verify_mirrors_daily",
     "snapshot_billing_monthly",
     "check_billing_daily",
+    "back_up_critical_tables_every_6_hours",
+    "check_table_guards_every_15_minutes",
+    "check_audit_trail_hourly",
 }
 
 
