@@ -246,3 +246,27 @@ def test_a_blocked_attempt_survives_its_rollback_and_is_recorded_once(pg15_serve
     [entry] = read_log(db, operation="guard.blocked")
     assert entry.parameters["table"] == "public.calls" and entry.outcome == "blocked"
     assert verify_chain(db, local_store).ok
+
+
+def test_a_role_that_is_not_a_superuser_writes_and_verifies_its_trail(pg15_server, new_database, local_store):
+    """The deployment's role owns nothing special: appending must not need the rights the table withholds."""
+    import uuid
+
+    role = f"dgtest_auditor_{uuid.uuid4().hex[:8]}"
+    url = new_database(pg15_server)
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} OWNER TO {role}")
+            conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        as_role = PostgresDatabase(url.replace("postgres@", f"{role}@"))
+        for n in range(3):
+            record(as_role, operation="backup.full", parameters={"n": n}, outcome="ok", store=local_store)
+        assert [e.seq for e in read_log(as_role)] == [1, 2, 3]
+        assert verify_chain(as_role, local_store).ok
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}")
+        with psycopg.connect(pg15_server, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")

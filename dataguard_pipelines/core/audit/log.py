@@ -1,9 +1,10 @@
 """Writing and reading the audit trail: `dataguard.audit_log` in the protected database, anchored in the store.
 
-Writers serialize on `LOCK TABLE … IN EXCLUSIVE MODE` inside the inserting transaction (readers are not
-blocked), so `seq` is gap-free and every entry names its predecessor's hash. After the commit the entry is
-written once more, write-once, to `audit/<seq>.json` in the store: editing or deleting rows, even as a
-superuser with the trigger disabled, leaves the anchors disagreeing with the table.
+Writers serialize on a transaction-level advisory lock inside the inserting transaction (readers are not
+blocked; unlike LOCK TABLE it needs no UPDATE/DELETE right, which the table withholds even from its owner), so
+`seq` is gap-free and every entry names its predecessor's hash. After the commit the entry is written once
+more, write-once, to `audit/<seq>.json` in the store: editing or deleting rows, even as a superuser with the
+trigger disabled, leaves the anchors disagreeing with the table.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def record(
         with db.connect() as conn:
             ensure_table(conn)
             with conn.transaction():
-                conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('dataguard.audit_log.append'))")
                 head = conn.execute(f"SELECT seq, sha256 FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
                 at, role, session_user, client_ip = conn.execute(
                     "SELECT clock_timestamp(), current_user, session_user, host(inet_client_addr())"

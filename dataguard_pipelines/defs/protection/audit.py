@@ -25,7 +25,7 @@ def dagster_actor(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> 
         launched_by = f"user:{tags['dagster/user']}"
     else:
         launched_by = "user"
-    return Actor.current(dagster_run_id=context.run_id, launched_by=launched_by)
+    return Actor.current(dagster_run_id=context.run.run_id, launched_by=launched_by)
 
 
 @dg.asset(
