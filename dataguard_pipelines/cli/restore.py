@@ -117,6 +117,14 @@ def restore(
         f"{result.rows:,} rows in {result.duration_s:.1f} s ({result.throughput_mb_s:.0f} MB/s){skipped}",
         highlight=False,
     )
+    if result.skipped_event_triggers:
+        err.print(
+            f"[yellow]note:[/yellow] {result.skipped_event_triggers} event triggers (table guards, DDL capture) "
+            "were not restored: only a superuser may create them; run `dataguard guards install` there as a "
+            "superuser if this database needs its guards",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def restore_point_in_time(

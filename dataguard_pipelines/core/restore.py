@@ -41,6 +41,8 @@ class RestoreResult:
     content_bytes: int
     duration_s: float
     skipped_foreign_keys: int = 0
+    # event triggers (table guards, DDL capture) left out: only a superuser may create them
+    skipped_event_triggers: int = 0
 
     @property
     def throughput_mb_s(self) -> float:
@@ -83,7 +85,7 @@ def restore_backup(
         _unseal_to_file(store, keyring, manifest, manifest.misc, misc_file)
         _psql_file(tools, target, misc_file)
         report(Progress("indexes", total, total, "post-data"), force=True)
-        skipped = _restore_post_data(
+        skipped, skipped_event_triggers = _restore_post_data(
             tools, target, schema_file, jobs, partial=tables is not None, tmp=Path(tmp)
         )
     _refresh_matviews(target, manifest.materialized_views)
@@ -105,6 +107,7 @@ def restore_backup(
         content_bytes=total,
         duration_s=duration,
         skipped_foreign_keys=skipped,
+        skipped_event_triggers=skipped_event_triggers,
     )
 
 
@@ -249,19 +252,40 @@ def _pg_restore(tools: ClientTools, target: PostgresDatabase, archive: Path, *ar
     ToolProcess.start(cmd, env).finish(f"pg_restore {' '.join(args)}", target.display)
 
 
-def _restore_post_data(tools, target, schema_file: Path, jobs: int, *, partial: bool, tmp: Path) -> int:
-    """Indexes and constraints in parallel; a partial restore skips foreign keys (their targets are empty)."""
-    if not partial:
+def _restore_post_data(
+    tools, target, schema_file: Path, jobs: int, *, partial: bool, tmp: Path
+) -> tuple[int, int]:
+    """Indexes and constraints in parallel; returns the foreign keys and event triggers left out.
+
+    A partial restore skips foreign keys (their targets are empty). A role that is not a superuser cannot
+    create event triggers (the table guards, the DDL capture): they are left out with a warning rather than
+    failing the whole restore; `dataguard guards install` as a superuser puts the guards back."""
+    skip_event_triggers = not _is_superuser(target)
+    if not partial and not skip_event_triggers:
         _pg_restore(tools, target, schema_file, "--section=post-data", f"--jobs={jobs}")
-        return 0
+        return 0, 0
     listing = subprocess.run(
         [tools.path("pg_restore"), "--list", str(schema_file)], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    kept = [line for line in listing if " FK CONSTRAINT " not in line]
+    foreign_keys = [line for line in listing if partial and " FK CONSTRAINT " in line]
+    event_triggers = [line for line in listing if skip_event_triggers and " EVENT TRIGGER " in line]
+    left_out = set(foreign_keys) | set(event_triggers)
     toc = tmp / "post-data.toc"
-    toc.write_text("\n".join(kept) + "\n")
+    toc.write_text("\n".join(line for line in listing if line not in left_out) + "\n")
     _pg_restore(tools, target, schema_file, "--section=post-data", f"--jobs={jobs}", f"--use-list={toc}")
-    return len(listing) - len(kept)
+    if event_triggers:
+        log.warning(
+            "%d event triggers (table guards, DDL capture) were not restored into %s: only a superuser may "
+            "create them; run `dataguard guards install` there as a superuser if it needs its guards",
+            len(event_triggers),
+            target.display,
+        )
+    return len(foreign_keys), len(event_triggers)
+
+
+def _is_superuser(target: PostgresDatabase) -> bool:
+    with target.connect() as conn:
+        return bool(conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0])
 
 
 def _psql_file(tools: ClientTools, target: PostgresDatabase, path: Path) -> None:

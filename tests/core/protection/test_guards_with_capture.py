@@ -73,3 +73,34 @@ def test_a_blocked_drop_reaches_the_audit_trail_once_through_the_capture_stream(
     assert (
         entry.parameters["session_user"] == "postgres" and entry.parameters["application_name"] == "artisan"
     )
+
+
+def test_a_role_that_is_not_a_superuser_restores_a_guarded_backup_without_its_event_triggers(
+    pg15_server, new_database, local_store, keyring_path
+):
+    """Only a superuser may create event triggers: the restore leaves them out and says so, instead of failing."""
+    from dataguard_pipelines.core.restore import restore_backup
+
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE calls (id int PRIMARY KEY); INSERT INTO calls SELECT generate_series(1, 10)"
+        )
+    install_guards(PostgresDatabase(source), ["calls"])
+    keyring = Keyring.load(keyring_path)
+    manifest = run_full_backup(PostgresDatabase(source), local_store, keyring, partition="p").manifest
+    role, target = f"dgtest_restorer_{uuid.uuid4().hex[:8]}", new_database(pg15_server)
+    with psycopg.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"ALTER DATABASE {target.rsplit('/', 1)[1]} OWNER TO {role}")
+    try:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        result = restore_backup(manifest, local_store, keyring, target.replace("postgres@", f"{role}@"))
+        assert result.skipped_event_triggers == 2  # the guards' sql_drop and ddl_command_end triggers
+        assert table_fingerprints(target)["public.calls"] == table_fingerprints(source)["public.calls"]
+    finally:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}")
+        with psycopg.connect(pg15_server, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
