@@ -34,6 +34,8 @@ from dataguard_pipelines.core.migration.backup_choice import verified_backup
 from dataguard_pipelines.core.migration.report import MigrationReport
 from dataguard_pipelines.core.migration.runner import describe_command, run_command
 from dataguard_pipelines.core.migration.schema_diff import (
+    DROPPED_COLUMN,
+    DROPPED_TABLE,
     ROWS_CHANGED,
     Change,
     diff_snapshots,
@@ -131,6 +133,15 @@ def _run_gate(db, store, keyring, request: MigrationRequest, context: GateContex
             f"intended, pass --allow-drop {','.join(tables[:5])}{',…' if len(tables) > 5 else ''}",
             **base,
         )
+    role, refused = guarded_outside_the_gate(db, changes)
+    if refused:
+        return MigrationReport(
+            outcome=outcomes.STOPPED,
+            message=f"role {role} is not a member of dataguard_gate, so the table guards of {db.display} would "
+            f"refuse the allowed drops of {', '.join(refused)}; nothing ran on {db.display}; a superuser grants "
+            f"it with `dataguard guards grant {role}`",
+            **base,
+        )
     if request.dry_run:
         return MigrationReport(
             outcome=outcomes.DRY_RUN,
@@ -139,6 +150,33 @@ def _run_gate(db, store, keyring, request: MigrationRequest, context: GateContex
             **base,
         )
     return _run_real(db, store, keyring, request, context, manifest, changes, base)
+
+
+def guarded_outside_the_gate(db: PostgresDatabase, changes: Sequence[Change]) -> tuple[str, list[str]]:
+    """The connecting role, and the tables whose allowed drops the guards would refuse it on the real database.
+
+    The scratch copy may lack the guards (only a superuser restores event triggers), so this is asked of the
+    real database before anything runs there: the role must be in the gate to drop a protected table or column."""
+    dropped = {c.table for c in changes if c.kind in (DROPPED_TABLE, DROPPED_COLUMN)}
+    with db.connect() as conn:
+        role, guarded, member = conn.execute(
+            "SELECT session_user, to_regclass('dataguard_guard.protected_tables') IS NOT NULL,"
+            " to_regrole('dataguard_gate') IS NOT NULL AND pg_has_role(session_user, 'dataguard_gate', 'MEMBER')"
+        ).fetchone()
+        if not dropped or not guarded or member:
+            return role, []
+        protected = {
+            _qualified(name)
+            for (name,) in conn.execute(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM dataguard_guard.protected_tables p"
+                " JOIN pg_class c ON c.oid = p.rel::oid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            )
+        }
+    return role, sorted(t for t in dropped if _qualified(t) in protected)
+
+
+def _qualified(table: str) -> str:
+    return table if "." in table else f"public.{table}"
 
 
 def _run_real(db, store, keyring, request, context, manifest: Manifest, changes, base) -> MigrationReport:
