@@ -10,9 +10,9 @@ from tests.cli.helpers import SECRET, unique_slot
 
 
 @pytest.fixture
-def env(tmp_path: Path, keyring_path: Path, demo_pg15: str) -> dict[str, str]:
+def env(tmp_path: Path, keyring_path: Path, demo_pg15_copy: str) -> dict[str, str]:
     """A deployment protecting a copy of the demo database, addressed with a password in its URL."""
-    source = demo_pg15.replace("postgres@", f"postgres:{SECRET}@")
+    source = demo_pg15_copy.replace("postgres@", f"postgres:{SECRET}@")
     return {
         "DATAGUARD_HOME": str(tmp_path / "home"),
         "DATAGUARD_STORE_URL": (tmp_path / "store").as_uri(),

@@ -16,7 +16,7 @@ from tests.fixtures.postgres import drop_database
 
 
 @pytest.mark.slow
-def test_backup_verify_restore_cycle_through_the_cli(env, tmp_path, pg15_server, demo_pg15):
+def test_backup_verify_restore_cycle_through_the_cli(env, tmp_path, pg15_server):
     backup = run(["backup", "--type", "full", "--json"], env)
     meta = json.loads(backup.stdout)
     assert meta["checks"] == {"full_backup / backup_is_complete": True} and meta["tables"] >= 120

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
 
 from tests.cli.helpers import assert_one_clear_sentence, run, unique_slot
 from tests.fixtures.postgres import drop_database
@@ -20,19 +18,9 @@ def _server_clock(url: str):
         return conn.execute("SELECT clock_timestamp()").fetchone()[0]
 
 
-@pytest.fixture
-def demo_copy(demo_pg15: str) -> Iterator[str]:
-    """A writable copy of the demo database (CREATE DATABASE … TEMPLATE)."""
-    name = f"dgtest_drill_{uuid.uuid4().hex[:8]}"
-    maintenance = demo_pg15.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{demo_pg15.rsplit("/", 1)[1]}"')
-    url = demo_pg15.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    drop_database(url)
-
-
-def test_disaster_drill_restores_the_second_before_a_destructive_migration(demo_copy, tmp_path, keyring_path):
+def test_disaster_drill_restores_the_second_before_a_destructive_migration(
+    demo_pg15_copy, tmp_path, keyring_path
+):
     """The mission's accident: a migration drops most tables and truncates the rest; --to-time undoes it."""
     import time
 
@@ -43,13 +31,13 @@ def test_disaster_drill_restores_the_second_before_a_destructive_migration(demo_
         "DATAGUARD_HOME": str(tmp_path / "home"),
         "DATAGUARD_STORE_URL": (tmp_path / "store").as_uri(),
         "DATAGUARD_KEYRING": str(keyring_path),
-        "DATAGUARD_DATABASE_URL": demo_copy,
+        "DATAGUARD_DATABASE_URL": demo_pg15_copy,
         "DATAGUARD_CAPTURE_SLOT": slot,
         "DATAGUARD_TIMEZONE": "Europe/Berlin",  # the operator types Berlin wall-clock time
     }
     assert "new slot" in run(["capture", "--once"], env).stdout
     run(["backup", "--type", "full"], env)
-    with psycopg.connect(demo_copy) as conn:  # the business goes on after the nightly backup
+    with psycopg.connect(demo_pg15_copy) as conn:  # the business goes on after the nightly backup
         conn.execute("UPDATE customers SET email = 'moved+' || id || '@example.com' WHERE id % 7 = 0")
         conn.execute("DELETE FROM sessions WHERE ctid IN (SELECT ctid FROM sessions LIMIT 5)")
         conn.execute(
@@ -59,12 +47,14 @@ def test_disaster_drill_restores_the_second_before_a_destructive_migration(demo_
         conn.execute(
             "UPDATE call_events_raw SET payload = payload WHERE ctid IN (SELECT ctid FROM call_events_raw LIMIT 3)"
         )
-    reference = table_fingerprints(demo_copy)
-    last_good = _server_clock(demo_copy).replace(microsecond=0)
+    reference = table_fingerprints(demo_pg15_copy)
+    last_good = _server_clock(demo_pg15_copy).replace(microsecond=0)
     berlin_wall_clock = last_good.astimezone(ZoneInfo("Europe/Berlin")).replace(tzinfo=None)
-    while _server_clock(demo_copy).replace(microsecond=0) <= last_good:  # the migration starts a second later
+    while (
+        _server_clock(demo_pg15_copy).replace(microsecond=0) <= last_good
+    ):  # the migration starts a second later
         time.sleep(0.05)
-    with psycopg.connect(demo_copy) as conn:
+    with psycopg.connect(demo_pg15_copy) as conn:
         tables = [
             r[0]
             for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
@@ -75,10 +65,10 @@ def test_disaster_drill_restores_the_second_before_a_destructive_migration(demo_
             r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         ]
         conn.execute("TRUNCATE " + ", ".join(f'public."{t}"' for t in remaining) + " CASCADE")
-    assert len(table_fingerprints(demo_copy)) < len(reference) / 2
+    assert len(table_fingerprints(demo_pg15_copy)) < len(reference) / 2
     run(["backup", "--type", "incremental"], env)
 
-    target = demo_copy.rsplit("/", 1)[0] + f"/dgtest_drill_target_{uuid.uuid4().hex[:8]}"
+    target = demo_pg15_copy.rsplit("/", 1)[0] + f"/dgtest_drill_target_{uuid.uuid4().hex[:8]}"
     try:
         result = run(
             [

@@ -34,18 +34,18 @@ def _resources(database_url: str | None, tmp_path: Path, keyring_path: Path) -> 
     }
 
 
-def test_full_backup_materializes_with_metadata_and_a_passing_drill(demo_pg15, tmp_path, keyring_path):
+def test_full_backup_materializes_with_metadata_and_a_passing_drill(demo_pg15_copy, tmp_path, keyring_path):
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [full_backup, backup_is_restorable, backup_is_fresh],
             partition_key="2026-11-27",
             instance=instance,
-            resources=_resources(demo_pg15, tmp_path, keyring_path),
+            resources=_resources(demo_pg15_copy, tmp_path, keyring_path),
         )
         assert result.success
         [materialization] = result.asset_materializations_for_node("full_backup")
         meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-    with psycopg.connect(demo_pg15) as conn:
+    with psycopg.connect(demo_pg15_copy) as conn:
         tables = conn.execute(  # tables that hold rows: partitions count, their partitioned parent does not
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE c.relkind = 'r' AND n.nspname = 'public'"

@@ -200,6 +200,9 @@ class Replayer:
                 parts += [
                     f"SELECT pg_catalog.set_config('search_path', {_literal(search_path)}, true)",
                     statement,
+                    # rows after it were decoded under the default search_path (reg* values print by it),
+                    # not under the DDL's: a function's `SET search_path = pg_catalog` must not leak into them
+                    "SET LOCAL search_path TO DEFAULT",
                 ]
                 # run everything so far (the transaction stays open): later statements see the new schema
                 self._queue(tx, parts)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from psycopg import sql
+
 from ..engines.postgres import PostgresDatabase, _first_line
 from ..errors import ConfigError, SourceError
 
@@ -162,7 +164,18 @@ def install_guards(db: PostgresDatabase, tables: Sequence[str]) -> GuardStatus:
         for name in tables:
             oid = _resolve(conn, name)
             if oid is not None and _relkind(conn, oid) in ("r", "p"):
-                conn.execute("SELECT dataguard_guard.protect(%s::oid::regclass, %s)", (oid, name))
+                # literals, not bind parameters, and the table by name, not OID: change capture records this
+                # query as the DDL it runs, and a replay elsewhere must be able to run it again
+                qualified = conn.execute(
+                    "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                    (oid,),
+                ).fetchone()[0]
+                conn.execute(
+                    sql.SQL("SELECT dataguard_guard.protect({}::regclass, {})").format(
+                        sql.Literal(qualified), sql.Literal(name)
+                    )
+                )
     return guard_status(db, tables)
 
 
@@ -196,7 +209,6 @@ def uninstall_guards(db: PostgresDatabase, *, drop_role: bool = False) -> None:
 
 def grant_gate(db: PostgresDatabase, role: str) -> None:
     """Make `role` a member of the gate role: it may then run destructive migrations through the gate."""
-    from psycopg import sql
 
     with db.connect() as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():

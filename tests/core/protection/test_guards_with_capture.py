@@ -104,3 +104,28 @@ def test_a_role_that_is_not_a_superuser_restores_a_guarded_backup_without_its_ev
             conn.execute(f"REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}")
         with psycopg.connect(pg15_server, autocommit=True) as conn:
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_guards_installed_after_the_base_backup_come_back_with_a_point_in_time_restore(
+    pg15_server, new_database, local_store, keyring_path
+):
+    """Installing the guards is DDL inside a function (with its own search_path) plus regclass rows in the
+    registry: replay must run it by name, not OID, and read the rows under the default search_path."""
+    from dataguard_pipelines.core.protection.guards import guard_status
+
+    source = new_database(pg15_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("CREATE TABLE companies (id int PRIMARY KEY); CREATE TABLE calls (id int PRIMARY KEY)")
+    db, keyring, slot = PostgresDatabase(source), Keyring.load(keyring_path), f"dgtest_{uuid.uuid4().hex[:8]}"
+    run_full_backup(db, local_store, keyring, partition="p", capture_slot=slot)
+    install_guards(db, ["companies", "calls"])
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO calls VALUES (1)")
+        at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        conn.execute("INSERT INTO calls VALUES (2)")
+    seal_hour(db, local_store, keyring, slot, datetime(2026, 1, 1, tzinfo=UTC))
+
+    target = new_database(pg15_server)
+    recover(plan_recovery(local_store, keyring, slot, RecoveryTarget(time=at)), local_store, keyring, target)
+    restored = guard_status(PostgresDatabase(target), ["companies", "calls"])
+    assert sorted(restored.protected_tables) == ["calls", "companies"]
