@@ -140,9 +140,18 @@ def _write_table(conn, shape: TableShape, store, keyring, prefix, number, level)
     key = f"tables/{number:05d}.parquet.dgar"
     schema = arrow_schema(shape.columns)
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(shape.select())
+    # no dictionaries or statistics: a backup is read whole, and they cost CPU on wide text columns
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
         reader = HashingReader(copy)
-        with sealed_parquet(store, f"{prefix}/{key}", keyring, schema, level=level) as out:
+        with sealed_parquet(
+            store,
+            f"{prefix}/{key}",
+            keyring,
+            schema,
+            level=level,
+            use_dictionary=False,
+            write_statistics=False,
+        ) as out:
             for batch in record_batches(reader, schema):
                 out.write_batch(batch)
     header = "COPY {} ({}) FROM stdin;".format(
