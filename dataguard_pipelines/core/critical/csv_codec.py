@@ -80,7 +80,7 @@ def record_batches(reader: HashingReader, schema: pa.Schema) -> Iterator[pa.Reco
 def _open(reader: HashingReader, schema: pa.Schema) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         reader,
-        read_options=pacsv.ReadOptions(column_names=schema.names, use_threads=False, block_size=BLOCK_BYTES),
+        read_options=pacsv.ReadOptions(column_names=schema.names, use_threads=True, block_size=BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types={f.name: f.type for f in schema},
