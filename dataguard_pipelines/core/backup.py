@@ -129,11 +129,7 @@ def run_full_backup(
                 started_at=started_at,
                 finished_at=utc_now_iso(),
                 consistency={
-                    "kind": snapshot.kind,
-                    "snapshot": snapshot.name,
-                    "lsn": snapshot.lsn,
-                    "txid": snapshot.txid,
-                    "taken_at": snapshot.taken_at.isoformat(),
+                    **snapshot.as_consistency(),
                     "slot_name": snapshot.slot_name,
                     "pitr_unavailable": pitr_reason,
                 },

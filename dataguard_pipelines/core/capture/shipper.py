@@ -160,7 +160,9 @@ def _record_blocked(db: PostgresDatabase, store: Store, blocked: list[BlockedAtt
         log.warning("could not record %d blocked guard violations in the audit trail: %s", len(blocked), exc)
         return
     for entry in entries:
-        log.warning("table guard blocked: %s", entry.parameters.get("command"), extra={"audit_seq": entry.seq})
+        log.warning(
+            "table guard blocked: %s", entry.parameters.get("command"), extra={"audit_seq": entry.seq}
+        )
 
 
 def _flushed_position(conn) -> tuple[str, datetime]:

@@ -70,6 +70,16 @@ class Snapshot:
     kind: str = "exported"
     slot_name: str | None = None
 
+    def as_consistency(self) -> dict:
+        """The manifest's record of the cut: where it is, and when."""
+        return {
+            "kind": self.kind,
+            "snapshot": self.name,
+            "lsn": self.lsn,
+            "txid": self.txid,
+            "taken_at": self.taken_at.isoformat(),
+        }
+
 
 class PostgresDatabase:
     """One database, addressed by URL. The URL may hold a password: it is never shown."""
