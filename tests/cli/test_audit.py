@@ -27,6 +27,7 @@ def small_env(tmp_path, keyring_path, pg15_server, new_database) -> dict[str, st
     }
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_a_cli_backup_and_a_refused_restore_are_in_the_verified_trail(small_env, tmp_path):
     run(["backup", "--type", "full"], small_env)
     refused = run(["restore", "--target-url", small_env["DATAGUARD_DATABASE_URL"]], small_env, check=1)

@@ -89,6 +89,7 @@ def test_backup_of_an_unreachable_server_exits_1_without_leaking_the_password(tm
     assert SECRET not in result.stderr + result.stdout
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_instance_stored_in_postgres_records_the_run(env, tmp_path, pg15_server):
     """The production dagster.yaml (storage on PostgreSQL via dagster-postgres) with a real materialization."""
     db_name = f"dgtest_dagster_instance_{uuid.uuid4().hex[:8]}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
 from tests.cli.helpers import SECRET, assert_one_clear_sentence, run, unique_slot
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_critical_backup_then_tables_restore_into_a_new_schema_of_the_live_database(
     pg15_server, new_database, tmp_path, keyring_path
 ):

@@ -24,6 +24,7 @@ def guard_env(tmp_path: Path, pg15_server: str, new_database) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_guards_install_status_grant_uninstall(guard_env: dict[str, str]) -> None:
     url = guard_env["DATAGUARD_DATABASE_URL"]
     missing = run(["guards", "status", "--json"], guard_env, check=1)

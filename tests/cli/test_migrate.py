@@ -131,6 +131,7 @@ def test_migrate_safe_stops_a_migration_that_drops_119_tables(deployment):
     assert (operation, outcome) == ("migration", "stopped") and command.endswith(sql)
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_migrate_safe_applies_a_harmless_laravel_style_migration_and_verifies_it(deployment):
     """ADD COLUMN, CREATE INDEX, an UPDATE and Laravel's own bookkeeping row, given after `--`."""
     url = deployment["url"]
@@ -153,6 +154,7 @@ def test_migrate_safe_applies_a_harmless_laravel_style_migration_and_verifies_it
     assert tiers == [("bronze",)] and index is not None
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_migrate_safe_dry_run_changes_nothing(deployment):
     url = deployment["url"]
     sql = _sql_file(
@@ -169,6 +171,7 @@ def test_migrate_safe_dry_run_changes_nothing(deployment):
     assert _app_tables(url) == reference
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_migrate_safe_allow_drop_lets_exactly_the_named_table_go(deployment):
     url = deployment["url"]
     first, second = "password_reset_tokens", "failed_jobs"

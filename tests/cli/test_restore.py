@@ -8,6 +8,7 @@ from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import psycopg
+import pytest
 
 from tests.cli.helpers import assert_one_clear_sentence, run, unique_slot
 from tests.fixtures.postgres import drop_database
@@ -18,6 +19,7 @@ def _server_clock(url: str):
         return conn.execute("SELECT clock_timestamp()").fetchone()[0]
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_disaster_drill_restores_the_second_before_a_destructive_migration(
     demo_pg15_copy, tmp_path, keyring_path
 ):

@@ -45,6 +45,7 @@ def test_bad_store_urls_are_config_errors(url: str, message: str):
         Store(url)
 
 
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_unreachable_s3_endpoint_is_a_store_error(s3_bucket: str):
     store = Store(s3_bucket, s3_endpoint_url="http://127.0.0.1:1")
     with pytest.raises(StoreError):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
 
 from dataguard_pipelines.core.backup import run_full_backup
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
@@ -34,6 +35,7 @@ def _resources(database_url: str | None, tmp_path: Path, keyring_path: Path) -> 
     }
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_full_backup_materializes_with_metadata_and_a_passing_drill(demo_pg15_copy, tmp_path, keyring_path):
     with dg.instance_for_test() as instance:
         result = dg.materialize(

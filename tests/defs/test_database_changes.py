@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
 
 from dataguard_pipelines.core.backup import run_full_backup
 from dataguard_pipelines.core.capture.segments import list_segments
@@ -56,6 +57,7 @@ def _materialize(
         )
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_incremental_backup_seals_the_hour_and_the_checks_pass(
     pg15_server, new_database, tmp_path, keyring_path
 ):
@@ -127,6 +129,7 @@ def _restore(resources: dict, **config) -> dg.ExecuteInProcessResult:
     )
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_restore_to_timestamp_job_restores_a_point_in_time(
     pg15_server, new_database, tmp_path, keyring_path, monkeypatch
 ):
@@ -188,6 +191,7 @@ def test_restore_to_timestamp_job_restores_a_point_in_time(
     assert "may not name DATAGUARD_DATABASE_URL" in error
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_pitr_drill_passes_and_fails_on_a_missing_segment(pg15_server, new_database, tmp_path, keyring_path):
     from dataguard_pipelines.core.capture.segments import list_segments
     from dataguard_pipelines.defs.database.changes.checks import pitr_is_restorable

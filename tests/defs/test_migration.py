@@ -6,6 +6,7 @@ import uuid
 
 import dagster as dg
 import psycopg
+import pytest
 
 from dataguard_pipelines.defs.protection.migration import safe_migration
 from dataguard_pipelines.resource_types import (
@@ -47,6 +48,7 @@ def test_safe_migration_job_is_refused_unless_ui_migrations_are_on(tmp_path, key
     assert "neither on nor off" in _failure(result)
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_safe_migration_job_runs_the_gate_and_reports_markdown(
     pg15_server, new_database, tmp_path, keyring_path, monkeypatch
 ):

@@ -73,9 +73,13 @@ def _content_hashes(dsn: str) -> dict[str, tuple[int, str]]:
     """Per table, partition and materialized view: row count and md5 over the sorted row texts."""
     with psycopg.connect(dsn) as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        names = [r[0] for r in conn.execute(
-            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-            " AND relkind IN ('r', 'm') ORDER BY relname")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                " AND relkind IN ('r', 'm') ORDER BY relname"
+            )
+        ]
         return {
             name: conn.execute(
                 f"SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r COLLATE \"C\"), ''))"
@@ -105,9 +109,12 @@ def test_seed_creates_the_fixed_companies_including_85(small: tuple[str, SeedRep
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT c.id, c.name, c.slug, p.code, c.calcom_team_id, c.retell_agent_id, c.phone_number"
-            " FROM companies c JOIN pricing_plans p ON p.id = c.plan_id ORDER BY c.id").fetchall()
-    assert rows == [(c.id, c.name, c.slug, c.plan_code, c.calcom_team_id, c.retell_agent_id, c.phone_number)
-                    for c in DEMO_COMPANIES]
+            " FROM companies c JOIN pricing_plans p ON p.id = c.plan_id ORDER BY c.id"
+        ).fetchall()
+    assert rows == [
+        (c.id, c.name, c.slug, c.plan_code, c.calcom_team_id, c.retell_agent_id, c.phone_number)
+        for c in DEMO_COMPANIES
+    ]
     assert 85 in {c.id for c in DEMO_COMPANIES}
 
 
@@ -188,7 +195,8 @@ def test_seed_sets_sequences_so_the_app_can_insert(small: tuple[str, SeedReport]
         max_id = conn.execute("SELECT max(id) FROM customers").fetchone()[0]
         new_id = conn.execute(
             "INSERT INTO customers (uuid, company_id, first_name, created_at, updated_at)"
-            " VALUES (md5('new')::uuid, 85, 'Neu', now(), now()) RETURNING id").fetchone()[0]
+            " VALUES (md5('new')::uuid, 85, 'Neu', now(), now()) RETURNING id"
+        ).fetchone()[0]
         number = conn.execute("SELECT nextval('invoice_number_seq')").fetchone()[0]
         max_number = conn.execute("SELECT max(number) FROM invoices").fetchone()[0]
         conn.rollback()
@@ -205,24 +213,50 @@ PG_DUMP_FEATURES = (
     ("matview", "SELECT count(*) FROM pg_matviews WHERE schemaname = 'public' AND ispopulated", 1),
     ("partitions", "SELECT count(*) FROM pg_inherits WHERE inhparent = 'activity_log'::regclass", 5),
     ("generated column", "SELECT count(*) FROM information_schema.columns WHERE is_generated = 'ALWAYS'", 1),
-    ("plpgsql function", "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
-     f" WHERE l.lanname = 'plpgsql' AND p.pronamespace = {PUBLIC}", 1),
+    (
+        "plpgsql function",
+        "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
+        f" WHERE l.lanname = 'plpgsql' AND p.pronamespace = {PUBLIC}",
+        1,
+    ),
     ("trigger", "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal", 1),
     ("partial index", "SELECT count(*) FROM pg_index WHERE indpred IS NOT NULL", 1),
     ("check", f"SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND connamespace = {PUBLIC}", 1),
-    ("table comment", "SELECT count(*) FROM pg_description WHERE objoid = 'calls'::regclass"
-     " AND objsubid = 0", 1),
-    ("standalone sequence", "SELECT count(*) FROM pg_class s WHERE s.relname = 'invoice_number_seq'"
-     " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = s.oid AND d.deptype IN ('a', 'i'))", 1),
-    ("rows in a table without primary key", "SELECT count(*) FROM call_events_raw WHERE NOT EXISTS"
-     " (SELECT 1 FROM pg_constraint WHERE conrelid = 'call_events_raw'::regclass AND contype = 'p')", 1),
-    ("uuid, bytea, numeric, array, jsonb", "SELECT count(DISTINCT data_type) FROM information_schema.columns"
-     " WHERE table_schema = 'public' AND data_type IN ('uuid', 'bytea', 'numeric', 'ARRAY', 'jsonb')", 5),
-    ("tab, CR, newline, backslash", "SELECT count(DISTINCT c) FROM (SELECT CASE"
-     " WHEN notes LIKE E'%\\t%' THEN 1 WHEN notes LIKE E'%\\r%' THEN 2 WHEN notes LIKE E'%\\n%' THEN 3"
-     " WHEN notes LIKE E'%\\\\\\\\%' THEN 4 END AS c FROM customers) s WHERE c IS NOT NULL", 4),
-    ("the strings NULL, \\N and ''", "SELECT count(DISTINCT notes) FROM customers"
-     " WHERE notes IN ('NULL', E'\\\\N', '')", 3),
+    (
+        "table comment",
+        "SELECT count(*) FROM pg_description WHERE objoid = 'calls'::regclass AND objsubid = 0",
+        1,
+    ),
+    (
+        "standalone sequence",
+        "SELECT count(*) FROM pg_class s WHERE s.relname = 'invoice_number_seq'"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = s.oid AND d.deptype IN ('a', 'i'))",
+        1,
+    ),
+    (
+        "rows in a table without primary key",
+        "SELECT count(*) FROM call_events_raw WHERE NOT EXISTS"
+        " (SELECT 1 FROM pg_constraint WHERE conrelid = 'call_events_raw'::regclass AND contype = 'p')",
+        1,
+    ),
+    (
+        "uuid, bytea, numeric, array, jsonb",
+        "SELECT count(DISTINCT data_type) FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND data_type IN ('uuid', 'bytea', 'numeric', 'ARRAY', 'jsonb')",
+        5,
+    ),
+    (
+        "tab, CR, newline, backslash",
+        "SELECT count(DISTINCT c) FROM (SELECT CASE"
+        " WHEN notes LIKE E'%\\t%' THEN 1 WHEN notes LIKE E'%\\r%' THEN 2 WHEN notes LIKE E'%\\n%' THEN 3"
+        " WHEN notes LIKE E'%\\\\\\\\%' THEN 4 END AS c FROM customers) s WHERE c IS NOT NULL",
+        4,
+    ),
+    (
+        "the strings NULL, \\N and ''",
+        "SELECT count(DISTINCT notes) FROM customers WHERE notes IN ('NULL', E'\\\\N', '')",
+        3,
+    ),
     ("non-Latin text", "SELECT count(*) FROM customers WHERE notes ~ '[日本語]'", 1),
 )
 
@@ -242,9 +276,11 @@ def test_seed_gives_company_85_a_mid_month_plan_change_before_the_anchor(
     with psycopg.connect(dsn) as conn:
         changes = conn.execute(
             "SELECT valid_from FROM company_plan_periods WHERE company_id = 85 AND valid_from > "
-            "(SELECT min(valid_from) FROM company_plan_periods WHERE company_id = 85)").fetchall()
+            "(SELECT min(valid_from) FROM company_plan_periods WHERE company_id = 85)"
+        ).fetchall()
         calls_that_month = conn.execute(
             "SELECT count(*) FROM calls WHERE company_id = 85 AND call_status = 'ended'"
-            " AND started_at >= '2025-10-01' AND started_at < '2025-11-01'").fetchone()[0]
+            " AND started_at >= '2025-10-01' AND started_at < '2025-11-01'"
+        ).fetchone()[0]
     assert changes == [(date(2025, 10, 15),)]
     assert calls_that_month > 0

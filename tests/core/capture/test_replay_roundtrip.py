@@ -337,6 +337,7 @@ def _rows(url: str, table: str) -> list[str]:
     report_multiple_bugs=False,
 )
 @given(tables=names(), seed=seeds, txs=transactions, ddl_in_stream=st.booleans())
+@pytest.mark.slow  # over 5 s: make test runs it, make test-fast does not
 def test_replayed_stream_reproduces_the_source(
     capture: Capture,
     tables: tuple[str, list[str], str, list[str]],

@@ -18,7 +18,10 @@ def test_embedded_server_starts_on_demand_and_stops_with_its_last_holder(tmp_pat
             assert again.port == server.port
         assert engine._running_server() is not None  # still held by the outer block
     assert engine._running_server() is None
-    with engine.running() as restarted, psycopg.connect(restarted.url("postgres")) as conn:  # survives restart
+    with (
+        engine.running() as restarted,
+        psycopg.connect(restarted.url("postgres")) as conn,
+    ):  # survives restart
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'app'").fetchone()
 
 

@@ -142,6 +142,7 @@ def test_hard_deleted_bookings_are_soft_deleted_after_two_reconciliations(mirror
     assert _verify("calcom_bookings", mirror, emulators).ok
 
 
+@pytest.mark.slow  # seconds each: make test runs it, make test-fast does not
 def test_calls_still_moving_are_refetched_until_they_end_and_are_analyzed(mirror, emulators):
     state = emulators[0]
     call = state.add_call(COMPANY, status="ongoing")
