@@ -1,6 +1,6 @@
 """Run Dagster jobs in-process on the configured instance, so CLI-started runs show in the UI.
 
-Imported lazily by cli.py: importing Dagster costs over a second.
+Imported lazily by the CLI's commands that launch runs: importing Dagster costs over a second.
 """
 
 from __future__ import annotations
