@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import typer
 
 from dataguard_pipelines.cli.common import emit_json, err, guarded, open_store, out, settings
 from dataguard_pipelines.cli.render import audit_table
-from dataguard_pipelines.core.errors import ConfigError, VerificationError
+from dataguard_pipelines.core.errors import VerificationError
 
 
 @guarded
@@ -37,7 +35,9 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @guarded
 def log(
     since: str | None = typer.Option(
-        None, "--since", help="'YYYY-MM-DD[ HH:MM:SS][+TZ]' (UTC without a zone)."
+        None,
+        "--since",
+        help="'YYYY-MM-DD[ HH:MM:SS][+TZ]'; without a zone: DATAGUARD_TIMEZONE, else the server's TimeZone.",
     ),
     operation: str | None = typer.Option(
         None, "--operation", help="Only this operation, or a family: 'backup' matches backup.full."
@@ -47,24 +47,16 @@ def log(
     """The audit entries, oldest first: when, what, outcome, who (OS user, database role, run, launcher)."""
     from dataguard_pipelines.core.audit import read_log
     from dataguard_pipelines.core.database import protected_database
+    from dataguard_pipelines.core.pitr import resolve_target_time
 
     config = settings()
     with protected_database(config.database_url, config.home) as db:
-        entries = read_log(db, since=parse_since(since) if since else None, operation=operation)
+        moment = resolve_target_time(since, zone=config.timezone, db=db).instant if since else None
+        entries = read_log(db, since=moment, operation=operation)
     if as_json:
         emit_json([e.as_dict() for e in entries])
     else:
         out.print(audit_table(entries))
-
-
-def parse_since(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError as exc:
-        raise ConfigError(
-            f"--since {text!r} is not a time; use 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS+02:00'"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def audited_command(config, operation: str, parameters: dict, store=None):

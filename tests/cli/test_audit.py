@@ -44,6 +44,12 @@ def test_a_cli_backup_and_a_refused_restore_are_in_the_verified_trail(small_env,
     )
     table = run(["audit", "log"], small_env).stdout
     assert "backup.full" in table and "restore" in table
+    everything = json.loads(run(["audit", "log", "--since", "2000-01-01", "--json"], small_env).stdout)
+    assert [e["seq"] for e in everything] == [1, 2]
+    in_berlin = {**small_env, "DATAGUARD_TIMEZONE": "Europe/Berlin"}
+    assert (
+        json.loads(run(["audit", "log", "--since", "2999-01-01 00:00:00", "--json"], in_berlin).stdout) == []
+    )
 
     verified = json.loads(run(["audit", "verify", "--json"], small_env).stdout)
     assert verified["ok"] and verified["entries"] == 2 and verified["anchors"] == 2
