@@ -20,9 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check dataguard_pipelines tests benchmarks
-# dg check defs: every definition loads, on a throwaway instance (the dagster.yaml here is production's)
-	home=$$(mktemp -d) && printf 'telemetry:\n  enabled: false\n' > "$$home/dagster.yaml" && \
-	  DAGSTER_HOME="$$home" $(BIN)/dg check defs; status=$$?; rm -rf "$$home"; exit $$status
+	$(BIN)/dg check defs
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # the edit loop: everything not marked slow (tests over ~10 s), under 3 minutes on 2 cores

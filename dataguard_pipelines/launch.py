@@ -15,7 +15,7 @@ from dataguard_pipelines.core.settings import Settings, variables_set
 
 DEMO_INSTANCE_YAML = """\
 # The demo's Dagster instance: SQLite under DATAGUARD_HOME, written by `dataguard` when DAGSTER_HOME is unset.
-# Production uses the repository's dagster.yaml (PostgreSQL storage, pools, run retries).
+# Production uses the repository's deploy/dagster.yaml (PostgreSQL storage, pools, run retries).
 run_retries:
   enabled: false
 telemetry:

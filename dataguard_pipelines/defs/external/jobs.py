@@ -8,7 +8,7 @@ from dataguard_pipelines.job_names import MIRROR_EXTERNAL_JOB, VERIFY_MIRRORS_JO
 
 MIRRORS = dg.AssetSelection.groups("external")
 MIRROR_ASSETS = ("calcom_event_types", "calcom_bookings", "retell_calls")
-# dagster.yaml limits runs with this tag (several companies at once: each has its own key and rate limit)
+# deploy/dagster.yaml limits runs with this tag (several companies at once: each has its own key and rate limit)
 MIRROR_TAGS = {"dataguard/kind": "mirror"}
 
 mirror_external_job = asset_job(
