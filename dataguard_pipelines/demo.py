@@ -82,7 +82,9 @@ def run_demo(
                 ),
                 run_job(settings, job_names.CHECK_AUDIT_TRAIL_JOB),
             ]
-        for what, run in zip(("table guards", "critical tables", "audit trail check"), protection, strict=True):
+        for what, run in zip(
+            ("table guards", "critical tables", "audit trail check"), protection, strict=True
+        ):
             _report_run(err, what, run, started)
             ok = ok and run.success
             checks.update({name: [passed] for name, passed in run.checks.items()})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dataguard_pipelines import __version__
-from dataguard_pipelines.core.archive import ArchiveWriter
+from dataguard_pipelines.core.archive_stream import ArchiveWriter
 from dataguard_pipelines.core.capture.segments import list_chains
 from dataguard_pipelines.core.capture.shipper import ship_changes
 from dataguard_pipelines.core.capture.slot import UNAVAILABLE, capture_blocker, capture_enabled, slot_snapshot

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataguard_pipelines.core.archive import iter_archive
+from dataguard_pipelines.core.archive_stream import iter_archive
 from dataguard_pipelines.core.engines.pgtools import ClientTools, tools_for_restore
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase, ToolProcess, session_settings_sql
 from dataguard_pipelines.core.errors import ConfigError, DataguardError, RestoreError

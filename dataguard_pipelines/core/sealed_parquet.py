@@ -10,7 +10,8 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataguard_pipelines.core.archive import ArchiveInfo, ArchiveWriter, iter_archive
+from dataguard_pipelines.core.archive import ArchiveInfo
+from dataguard_pipelines.core.archive_stream import ArchiveWriter, iter_archive
 from dataguard_pipelines.core.keys import Keyring
 from dataguard_pipelines.core.store import Store
 

@@ -98,7 +98,9 @@ def test_instance_stored_in_postgres_records_the_run(env, tmp_path, pg15_server)
         conn.execute(f"CREATE DATABASE {db_name}")
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text((Path(__file__).parents[2] / "deploy" / "dagster.yaml").read_text())
+    (dagster_home / "dagster.yaml").write_text(
+        (Path(__file__).parents[2] / "deploy" / "dagster.yaml").read_text()
+    )
     instance_env = {
         **env,
         "DAGSTER_HOME": str(dagster_home),

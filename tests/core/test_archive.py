@@ -23,14 +23,13 @@ from hypothesis import strategies as st
 from dataguard_pipelines.core.archive import (
     DEFAULT_CHUNK_BYTES,
     FORMAT_VERSION,
-    ArchiveWriter,
     Sealer,
-    iter_archive,
     iter_unsealed,
     open_sealed,
     read_header,
     seal,
 )
+from dataguard_pipelines.core.archive_stream import ArchiveWriter, iter_archive
 from dataguard_pipelines.core.errors import (
     ChunkOrderError,
     FormatError,
@@ -547,7 +546,7 @@ def test_iter_archive_reports_tampering_inside_compressed_object() -> None:
 _MEMORY_SNIPPET = textwrap.dedent(
     """
     import hashlib, json, queue, random, threading
-    from dataguard_pipelines.core.archive import ArchiveWriter, iter_archive
+    from dataguard_pipelines.core.archive_stream import ArchiveWriter, iter_archive
     from dataguard_pipelines.core.keys import Keyring
 
     GIB_BLOCKS = 1024

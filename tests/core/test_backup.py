@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dataguard_pipelines.core.archive import iter_archive
+from dataguard_pipelines.core.archive_stream import iter_archive
 from dataguard_pipelines.core.backup import CopySplitter, run_full_backup
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
 from dataguard_pipelines.core.errors import BusyError, SourceError

@@ -12,12 +12,12 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from dataguard_pipelines.core.archive import (
-    ArchiveWriter,
     _seal_deterministic,
     open_sealed,
     read_header,
     seal,
 )
+from dataguard_pipelines.core.archive_stream import ArchiveWriter
 from dataguard_pipelines.core.keys import Keyring
 
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "format.md").read_text(encoding="utf-8")

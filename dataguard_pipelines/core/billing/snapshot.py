@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from dataguard_pipelines.core.archive import ArchiveWriter, iter_archive
+from dataguard_pipelines.core.archive_stream import ArchiveWriter, iter_archive
 from dataguard_pipelines.core.billing.compute import (
     LINE_ITEM_SCHEMA,
     LINE_ITEM_WRITER_OPTIONS,

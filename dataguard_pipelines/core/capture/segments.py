@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from ..archive import ArchiveWriter, iter_archive
+from ..archive_stream import ArchiveWriter, iter_archive
 from ..errors import FormatError, StoreError, VerificationError
 from ..keys import Keyring
 from ..store import Store

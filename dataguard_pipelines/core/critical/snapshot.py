@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from psycopg import sql
 
 from dataguard_pipelines import __version__
-from dataguard_pipelines.core.archive import ArchiveWriter
+from dataguard_pipelines.core.archive_stream import ArchiveWriter
 from dataguard_pipelines.core.backup import _drop_replaced, _stored
 from dataguard_pipelines.core.critical.catalog import TableShape, resolve_tables
 from dataguard_pipelines.core.critical.csv_codec import HashingReader, arrow_schema, record_batches
