@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.pgenv import password_free  # noqa: E402
-from dataguard_pipelines.core.critical import back_up_critical_tables  # noqa: E402
+from dataguard_pipelines.core.critical.snapshot import back_up_critical_tables  # noqa: E402
 from dataguard_pipelines.core.engines.pgtools import tools_for_server  # noqa: E402
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase  # noqa: E402
 from dataguard_pipelines.core.keys import Keyring  # noqa: E402

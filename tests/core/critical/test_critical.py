@@ -9,8 +9,9 @@ import psycopg
 import pytest
 
 from dataguard_pipelines.core.backup import run_full_backup
-from dataguard_pipelines.core.critical import back_up_critical_tables, check_intact, restore_tables
-from dataguard_pipelines.core.critical.intact import previous_snapshot
+from dataguard_pipelines.core.critical.intact import check_intact, previous_snapshot
+from dataguard_pipelines.core.critical.restore import restore_tables
+from dataguard_pipelines.core.critical.snapshot import back_up_critical_tables
 from dataguard_pipelines.core.engines.postgres import PostgresDatabase
 from dataguard_pipelines.core.errors import ConfigError, RestoreError
 from dataguard_pipelines.core.keys import Keyring

@@ -6,8 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from dataguard_pipelines.core.audit import audited
-from dataguard_pipelines.core.critical import back_up_critical_tables, check_intact
-from dataguard_pipelines.core.critical.intact import previous_snapshot
+from dataguard_pipelines.core.critical.intact import check_intact, previous_snapshot
 from dataguard_pipelines.defs.database.assets import DATABASE_POOL
 from dataguard_pipelines.defs.database.critical.metadata import intact_metadata, snapshot_metadata
 from dataguard_pipelines.defs.database.critical.partitions import critical_tables_partitions
@@ -46,6 +45,8 @@ def critical_tables_backup(
     keyring: KeyringResource,
     backup_settings: BackupSettingsResource,
 ) -> dg.MaterializeResult:
+    from dataguard_pipelines.core.critical.snapshot import back_up_critical_tables  # pyarrow: when run
+
     target = store.store()
     with (
         database.open() as db,

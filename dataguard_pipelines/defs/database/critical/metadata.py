@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
-from dataguard_pipelines.core.critical import CriticalBackupResult, IntactReport
+from dataguard_pipelines.core.critical.intact import IntactReport
+
+if TYPE_CHECKING:  # pyarrow: imported when a snapshot runs, not when Dagster loads the definitions
+    from dataguard_pipelines.core.critical.snapshot import CriticalBackupResult
 
 
 def snapshot_metadata(result: CriticalBackupResult) -> dict[str, dg.RawMetadataValue]:
